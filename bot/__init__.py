@@ -1,0 +1,1 @@
+"""The assistant: retrieval, relevance gate, prompt, generation, citations and disclaimer."""

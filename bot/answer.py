@@ -1,0 +1,69 @@
+"""What the assistant returns: the answer text, its verified citations, flags and timings."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from corpus.passage import Passage
+from bot.texts import DISCLAIMER
+
+
+@dataclass(frozen=True)
+class RetrievedPassage:
+    """A passage as retrieval returned it: its rank, fused score and dense cosine score."""
+
+    passage: Passage
+    score: float  # the score retrieval ranked by (fused when hybrid)
+    dense_score: float  # cosine similarity of query and passage embeddings
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Source number [n] as shown to the user, and the passage behind it."""
+
+    number: int
+    passage: Passage
+    score: float
+    supporting_sentence: str = ""  # the passage sentence that best supports the answer
+
+
+@dataclass
+class Timings:
+    retrieval_ms: float = 0.0
+    first_token_s: float | None = None
+    total_s: float = 0.0
+    generated_tokens: int = 0
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        if self.first_token_s is None or self.generated_tokens < 2:
+            return None
+        decode = self.total_s - self.first_token_s
+        return (self.generated_tokens - 1) / decode if decode > 0 else None
+
+
+@dataclass
+class Answer:
+    """One reply. `text` is the body without the disclaimer; `full_text` always ends with it."""
+
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    retrieved: list[RetrievedPassage] = field(default_factory=list)
+    declined: bool = False  # sources do not cover the question (gate or model said so)
+    red_flag: bool = False  # urgent-care advice given first
+    error: bool = False  # input refused or an internal error, explained in `text`
+    extractive: bool = False  # built from source sentences, not generated
+    verified_fraction: float | None = None  # share of answer sentences supported by citations
+    standalone_question: str | None = None  # rewritten follow-up / translated question, if any
+    timings: Timings = field(default_factory=Timings)
+    disclaimer: str = DISCLAIMER
+
+    @property
+    def full_text(self) -> str:
+        return f"{self.text.rstrip()}\n\n{self.disclaimer}"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["full_text"] = self.full_text
+        data["timings"]["tokens_per_s"] = self.timings.tokens_per_s
+        return data

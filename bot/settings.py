@@ -1,0 +1,159 @@
+"""Typed settings for the whole assistant, with named presets and environment overrides.
+
+Precedence, highest first: environment (CRAMPBOT_*, nested with "__", e.g.
+CRAMPBOT_GENERATION__MODEL=/models/my-model), then a config file (CRAMPBOT_CONFIG or --config,
+JSON), then the named preset (bot/presets/<name>.json), then the defaults below.
+Unknown keys anywhere are errors, so a typo in a config fails loudly.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from corpus.settings import CorpusSettings
+from index.settings import EmbeddingSettings, IndexSettings
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+
+
+class RetrievalSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: int = Field(4, ge=1, le=20, description="Passages given to the model.")
+    mode: Literal["dense", "hybrid"] = Field(
+        "hybrid", description="Dense only, or dense fused with BM25 (reciprocal rank fusion)."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    gate: bool = Field(True, description="Decline without calling the model when relevance is low.")
+    gate_threshold: float = Field(
+        0.35, description="Minimum best dense cosine score to answer (see `crampbot calibrate`)."
+    )
+    query_normalization: bool = Field(
+        True, description="Map lay words and common misspellings to the corpus's terms."
+    )
+
+
+class GenerationSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["transformers", "fake"] = Field(
+        "transformers", description="Which Generator implementation answers."
+    )
+    model: str = Field(
+        "qwen2.5-coder-1.5b-instruct",
+        description=(
+            "A packaged model name ('qwen2.5-coder-1.5b-instruct', 'smollm2-135m-instruct'), a "
+            "transformers model folder, or a .gguf file."
+        ),
+    )
+    max_new_tokens: int = Field(160, ge=8, le=2048, description="Answer budget in tokens.")
+    threads: int = Field(0, ge=0, description="torch threads; 0 = all cores.")
+    dtype: Literal["bfloat16", "float32", "auto"] = Field(
+        "bfloat16", description="Weights dtype after loading (GGUF is dequantized to it)."
+    )
+    cache_dequantized: bool = Field(
+        True, description="Save a dequantized copy of a GGUF model once, for fast later loads."
+    )
+    history_turns: int = Field(3, ge=0, description="Earlier turns sent back to the model.")
+    max_passage_chars: int = Field(
+        600, ge=100, description="Each passage is cut to this many characters in the prompt."
+    )
+
+
+class SafetySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    emergency_number: str = Field("112", description="Number named in urgent-care advice.")
+    max_message_chars: int = Field(
+        6000, ge=100, description="Longer messages are refused with a clear message."
+    )
+
+
+class AppSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Interface the web app listens on.")
+    port: int = Field(7860, ge=0, le=65535, description="Port of the web app (0 = any free).")
+    clinic_name: str = Field("Crampbot", description="Name shown in the chat and widget.")
+
+
+class Settings(BaseSettings):
+    """Everything crampbot can be told, one typed tree."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CRAMPBOT_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    preset: str = Field("default", description="Name of the preset these settings started from.")
+    data_dir: Path = Field(
+        PROJECT_DIR / ".data", description="Where built indexes and model caches are written."
+    )
+    corpus: CorpusSettings = Field(default_factory=CorpusSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
+    app: AppSettings = Field(default_factory=AppSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats what `load` passes in (preset + config file), as documented above.
+        return (env_settings, init_settings)
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index" / self.preset
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.json"))
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    preset: str | None = None, config_file: str | Path | None = None, **overrides: Any
+) -> Settings:
+    """Settings from a preset, an optional JSON config file, the environment and overrides."""
+    from bot.errors import ConfigError
+
+    name = preset or os.environ.get("CRAMPBOT_PRESET") or "default"
+    preset_path = PRESETS_DIR / f"{name}.json"
+    if not preset_path.is_file():
+        raise ConfigError(f"Unknown preset '{name}'; choose one of: {', '.join(preset_names())}.")
+    values = json.loads(preset_path.read_text(encoding="utf-8"))
+    config_file = config_file or os.environ.get("CRAMPBOT_CONFIG")
+    if config_file:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"Config file {path} does not exist.")
+        values = _deep_merge(values, json.loads(path.read_text(encoding="utf-8")))
+    values = _deep_merge(values, overrides)
+    values["preset"] = name
+    return Settings(**values)

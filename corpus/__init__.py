@@ -1,0 +1,1 @@
+"""Source texts about calf cramps: the raw files, their cleaning and their passages."""

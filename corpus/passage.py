@@ -1,0 +1,30 @@
+"""The unit everything downstream works on: a cleaned passage tied to its raw source span."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A few sentences of one section of one source, cleaned for reading and retrieval.
+
+    `raw_start`/`raw_end` index the ORIGINAL bytes-decoded text of `corpus/raw/<source>`;
+    `original` is exactly that slice, so the UI can show the source wording and evaluation can
+    match gold quotes against it.
+    """
+
+    id: str  # stable: "<source stem>#<n>"
+    source: str  # file name inside corpus/raw/
+    title: str  # human title of the source (from corpus/sources.json)
+    section: str  # section heading the passage belongs to ("" before the first heading)
+    text: str  # cleaned, glossary-repaired text shown to users and the model
+    raw_start: int
+    raw_end: int
+    original: str  # raw_text[raw_start:raw_end]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Passage":
+        return cls(**data)

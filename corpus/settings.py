@@ -1,0 +1,30 @@
+"""Typed settings for cleaning and chunking the corpus."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CORPUS_DIR = Path(__file__).resolve().parent
+
+
+class CorpusSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    raw_dir: Path = Field(CORPUS_DIR / "raw", description="Folder of source .txt/.md files.")
+    sources_file: Path = Field(
+        CORPUS_DIR / "sources.json", description="Manifest: title, origin and notes per file."
+    )
+    glossary_file: Path = Field(
+        CORPUS_DIR / "glossary.tsv",
+        description="Machine-translation repairs: phrase -> plain-English replacement.",
+    )
+    clean: bool = Field(
+        True, description="Normalize and repair the text; False indexes the raw text as is."
+    )
+    section_aware: bool = Field(
+        True, description="Split at detected headings and carry the heading with each passage."
+    )
+    chunk_size: int = Field(450, ge=50, description="Target passage length in characters.")
+    chunk_overlap: int = Field(80, ge=0, description="Characters shared by neighbouring passages.")
+    min_passage_chars: int = Field(60, ge=0, description="Shorter passages are merged or dropped.")
