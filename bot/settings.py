@@ -66,6 +66,23 @@ class GenerationSettings(BaseModel):
     )
 
 
+class AnswerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    verify: bool = Field(
+        True,
+        description="Check every sentence against the passage it cites and drop unsupported ones; "
+        "False keeps the model's text (markers to unshown passages are still removed).",
+    )
+    min_verified_fraction: float = Field(
+        0.5, ge=0, le=1,
+        description="Below this share of supported sentences the answer becomes extractive.",
+    )
+    extractive_fallback: bool = Field(
+        True, description="Answer with cited source sentences when too little is verified."
+    )
+
+
 class SafetySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -99,6 +116,7 @@ class Settings(BaseSettings):
     index: IndexSettings = Field(default_factory=IndexSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     app: AppSettings = Field(default_factory=AppSettings)
 

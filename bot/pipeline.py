@@ -1,0 +1,198 @@
+"""The assistant end to end: guard -> red flags -> retrieve -> gate -> generate -> verify -> cite.
+
+Every reply, whatever path it takes, is an `Answer` whose `full_text` ends with the disclaimer:
+the code adds it, never the model.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+from bot import texts
+from bot.answer import Answer, Citation, RetrievedPassage, Timings
+from bot.errors import CrampbotError
+from bot.events import BotEvent, Delta, Done, Retrieved, Status
+from bot.extractive import extractive_answer
+from bot.generation.base import Generator
+from bot.generation.factory import make_generator
+from bot.grounding import GroundedAnswer, verify_answer
+from bot.prompt import build_messages
+from bot.retrieval import PassageRetriever
+from bot.safety.input_guard import check_message, plain_text_for_retrieval
+from bot.safety.redflags import RedFlag, triage
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+History = Sequence[tuple[str, str]]
+
+
+class CrampBot:
+    """One assistant instance; thread-safe for concurrent chats (generation is serialized)."""
+
+    def __init__(self, settings: Settings, generator: Generator | None = None) -> None:
+        self.settings = settings
+        self.retriever = PassageRetriever(settings)
+        self._generator = generator
+        self._generator_lock = threading.Lock()
+        self._model_ready = generator is not None
+
+    # -- loading ---------------------------------------------------------------------------
+    @property
+    def generator(self) -> Generator:
+        with self._generator_lock:
+            if self._generator is None:
+                self._generator = make_generator(self.settings.generation, self.settings.models_dir)
+            if not self._model_ready:
+                load = getattr(self._generator, "load", None)
+                if load is not None:
+                    load()
+                self._model_ready = True
+            return self._generator
+
+    @property
+    def model_ready(self) -> bool:
+        return self._model_ready
+
+    def warm_up(self) -> None:
+        """Load the index, the embedder and the model now instead of on the first question."""
+        self.retriever.load()
+        _ = self.generator
+
+    # -- public API ------------------------------------------------------------------------
+    def retrieve(self, question: str, history: History = ()) -> list[RetrievedPassage]:
+        results, _ = self.retriever.search(self._retrieval_query(question, history))
+        return results
+
+    def ask(self, question: str, history: History = ()) -> Answer:
+        answer = None
+        for event in self.stream(question, history):
+            if isinstance(event, Done):
+                answer = event.answer
+        assert answer is not None  # stream always ends with Done
+        return answer
+
+    def stream(self, question: str, history: History = ()) -> Iterator[BotEvent]:
+        started = time.perf_counter()
+        try:
+            yield from self._stream(question, history, started)
+        except CrampbotError as error:
+            log.warning("refused: %s", error)
+            yield Done(self._error_answer(question, str(error), started))
+        except Exception:  # never a traceback in front of a user
+            log.exception("internal error while answering")
+            yield Done(self._error_answer(question, texts.INTERNAL_ERROR, started))
+
+    # -- steps -----------------------------------------------------------------------------
+    def _stream(self, question: str, history: History, started: float) -> Iterator[BotEvent]:
+        guard = check_message(question, self.settings.safety.max_message_chars)
+        if not guard.ok:
+            yield Done(self._error_answer(question, self._guard_message(guard), started))
+            return
+        message = guard.cleaned
+        red_flag = triage(message, self.settings.safety.emergency_number)
+        if red_flag is not None:
+            yield Done(self._red_flag_answer(question, red_flag, started))
+            return
+
+        query = self._retrieval_query(message, history)
+        results, retrieval_ms = self.retriever.search(query)
+        timings = Timings(retrieval_ms=retrieval_ms)
+        yield Retrieved(results)
+        if not self._passes_gate(results):
+            yield Done(self._decline(question, results, timings, started))
+            return
+
+        shown = [r.passage for r in results]
+        if not self._model_ready:
+            yield Status(texts.MODEL_LOADING)
+        generator = self.generator
+        messages = build_messages(
+            plain_text_for_retrieval(message), shown, history,
+            history_turns=self.settings.generation.history_turns,
+            max_passage_chars=self.settings.generation.max_passage_chars,
+        )
+        draft = []
+        for piece in generator.stream(messages, self.settings.generation.max_new_tokens):
+            if timings.first_token_s is None:
+                timings.first_token_s = time.perf_counter() - started
+            draft.append(piece)
+            yield Delta(piece)
+        draft_text = "".join(draft).strip()
+        timings.generated_tokens = generator.count_tokens(draft_text) if draft_text else 0
+
+        checks = self.settings.answer
+        grounded = verify_answer(draft_text, shown, self.retriever.embedder,
+                                 keep_unverified=not checks.verify)
+        extractive = False
+        if grounded.declined:
+            yield Done(self._decline(question, results, timings, started))
+            return
+        too_little = not grounded.used_passages or (grounded.verified_fraction or 0) < checks.min_verified_fraction
+        if checks.verify and checks.extractive_fallback and too_little:
+            grounded = extractive_answer(message, shown, self.retriever.embedder)
+            extractive = True
+        answer = self._answer_from(question, grounded, results, timings)
+        answer.extractive = extractive
+        timings.total_s = time.perf_counter() - started
+        yield Done(answer)
+
+    def _retrieval_query(self, message: str, history: History) -> str:
+        return plain_text_for_retrieval(message)
+
+    def _passes_gate(self, results: list[RetrievedPassage]) -> bool:
+        retrieval = self.settings.retrieval
+        if not results:
+            return False
+        if not retrieval.gate:
+            return True
+        return self.retriever.best_dense_score(results) >= retrieval.gate_threshold
+
+    # -- answers ---------------------------------------------------------------------------
+    def _answer_from(
+        self, question: str, grounded: GroundedAnswer, results: list[RetrievedPassage], timings: Timings
+    ) -> Answer:
+        scores = {r.passage.id: r.score for r in results}
+        support = {}
+        for check in grounded.sentences:
+            for number in check.cited:
+                support.setdefault(number, check.best_passage_sentence)
+        citations = [
+            Citation(number=n, passage=p, score=scores.get(p.id, 0.0),
+                     supporting_sentence=support.get(n, ""))
+            for n, p in enumerate(grounded.used_passages, start=1)
+        ]
+        return Answer(
+            question=question, text=grounded.text, citations=citations, retrieved=results,
+            verified_fraction=grounded.verified_fraction, timings=timings,
+        )
+
+    def _decline(
+        self, question: str, results: list[RetrievedPassage], timings: Timings, started: float
+    ) -> Answer:
+        timings.total_s = time.perf_counter() - started
+        return Answer(
+            question=question, text=f"{texts.CANNOT_ANSWER} {texts.CANNOT_ANSWER_HINT}",
+            retrieved=results, declined=True, timings=timings,
+        )
+
+    def _red_flag_answer(self, question: str, flag: RedFlag, started: float) -> Answer:
+        # Urgent advice only: the sources' self-care tips (massage, warm baths, exercise) could
+        # hurt with a clot or a stroke, so no background is added to a red-flag reply.
+        text = " ".join(part for part in (flag.advice, flag.avoid) if part)
+        return Answer(question=question, text=text, red_flag=True,
+                      timings=Timings(total_s=time.perf_counter() - started))
+
+    def _error_answer(self, question: str, message: str, started: float) -> Answer:
+        return Answer(question=question, text=message, error=True,
+                      timings=Timings(total_s=time.perf_counter() - started))
+
+    def _guard_message(self, guard) -> str:
+        if guard.problem == "empty":
+            return texts.EMPTY_MESSAGE
+        if guard.problem == "too_long":
+            return texts.MESSAGE_TOO_LONG.format(
+                length=guard.length, limit=self.settings.safety.max_message_chars)
+        return texts.NOT_TEXT
