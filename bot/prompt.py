@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.generation.base import ChatMessage
-from bot.texts import SOURCE_LINE, SYSTEM_PROMPT, USER_PROMPT
+from bot.texts import DISCLAIMER, SOURCE_LINE, SYSTEM_PROMPT, USER_PROMPT
 from corpus.passage import Passage
 
 
@@ -43,7 +43,8 @@ def build_messages(
     recent = list(history)[-history_turns:] if history_turns else []
     for user_text, answer_text in recent:
         messages.append({"role": "user", "content": user_text})
-        messages.append({"role": "assistant", "content": answer_text})
+        # The disclaimer is ours, not the model's: never teach the model to write it.
+        messages.append({"role": "assistant", "content": answer_text.replace(DISCLAIMER, "").strip()})
     messages.append({
         "role": "user",
         "content": USER_PROMPT.format(

@@ -16,7 +16,7 @@ class Passage:
     id: str  # stable: "<source stem>#<n>"
     source: str  # file name inside corpus/raw/
     title: str  # human title of the source (from corpus/sources.json)
-    section: str  # section heading the passage belongs to ("" before the first heading)
+    section: str  # section heading; text before the first heading files under the source title ("" only when section_aware is off)
     text: str  # cleaned, glossary-repaired text shown to users and the model
     raw_start: int
     raw_end: int

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 CORPUS_DIR = Path(__file__).resolve().parent
 
@@ -28,3 +28,9 @@ class CorpusSettings(BaseModel):
     chunk_size: int = Field(450, ge=50, description="Target passage length in characters.")
     chunk_overlap: int = Field(80, ge=0, description="Characters shared by neighbouring passages.")
     min_passage_chars: int = Field(60, ge=0, description="Shorter passages are merged or dropped.")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> "CorpusSettings":
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        return self
