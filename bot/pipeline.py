@@ -19,6 +19,7 @@ from bot.generation.base import Generator
 from bot.generation.factory import make_generator
 from bot.grounding import GroundedAnswer, verify_answer
 from bot.prompt import build_messages
+from bot.query import SearchQuery, search_query
 from bot.retrieval import PassageRetriever
 from bot.safety.input_guard import check_message, plain_text_for_retrieval
 from bot.safety.redflags import RedFlag, triage
@@ -62,8 +63,10 @@ class CrampBot:
         _ = self.generator
 
     # -- public API ------------------------------------------------------------------------
-    def retrieve(self, question: str, history: History = ()) -> list[RetrievedPassage]:
-        results, _ = self.retriever.search(self._retrieval_query(question, history))
+    def retrieve(self, question: str, history: History = (), *, use_model: bool = False
+                 ) -> list[RetrievedPassage]:
+        """Passages for a question; use_model=False never loads the LLM (retrieval-only runs)."""
+        results, _ = self.retriever.search(self._search_query(question, history, use_model).text)
         return results
 
     def ask(self, question: str, history: History = ()) -> Answer:
@@ -97,12 +100,12 @@ class CrampBot:
             yield Done(self._red_flag_answer(question, red_flag, started))
             return
 
-        query = self._retrieval_query(message, history)
-        results, retrieval_ms = self.retriever.search(query)
-        timings = Timings(retrieval_ms=retrieval_ms)
+        query = self._search_query(message, history, use_model=True)
+        results, retrieval_ms = self.retriever.search(query.text)
+        timings = Timings(retrieval_ms=retrieval_ms + query.rewrite_ms)
         yield Retrieved(results)
         if not self._passes_gate(results):
-            yield Done(self._decline(question, results, timings, started))
+            yield Done(self._with_query(self._decline(question, results, timings, started), query))
             return
 
         shown = [r.passage for r in results]
@@ -128,7 +131,7 @@ class CrampBot:
                                  keep_unverified=not checks.verify)
         extractive = False
         if grounded.declined:
-            yield Done(self._decline(question, results, timings, started))
+            yield Done(self._with_query(self._decline(question, results, timings, started), query))
             return
         too_little = not grounded.used_passages or (grounded.verified_fraction or 0) < checks.min_verified_fraction
         if checks.verify and checks.extractive_fallback and too_little:
@@ -137,10 +140,20 @@ class CrampBot:
         answer = self._answer_from(question, grounded, results, timings)
         answer.extractive = extractive
         timings.total_s = time.perf_counter() - started
-        yield Done(answer)
+        yield Done(self._with_query(answer, query))
 
-    def _retrieval_query(self, message: str, history: History) -> str:
-        return plain_text_for_retrieval(message)
+    @staticmethod
+    def _with_query(answer: Answer, query: SearchQuery) -> Answer:
+        answer.standalone_question = query.standalone_question
+        return answer
+
+    def _search_query(self, message: str, history: History, use_model: bool) -> SearchQuery:
+        rewriter = self._rewrite if use_model else None
+        return search_query(message, history, self.settings, rewriter)
+
+    def _rewrite(self, instructions: list, max_new_tokens: int) -> str:
+        """Let the local model rewrite a query (translation, follow-up condensing)."""
+        return "".join(self.generator.stream(instructions, max_new_tokens)).strip()
 
     def _passes_gate(self, results: list[RetrievedPassage]) -> bool:
         retrieval = self.settings.retrieval
