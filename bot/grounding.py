@@ -38,7 +38,7 @@ from bot.citations import (
     split_sentences,
     with_markers,
 )
-from bot.texts import CANNOT_ANSWER
+from bot.texts import CANNOT_ANSWER, UNVERIFIED_TAG
 from corpus.passage import Passage
 
 if TYPE_CHECKING:
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 MIN_SUPPORT = 0.55
 _CONFLICT_FACTOR = 0.5
 _COMMON_WEIGHT = 0.25
-_UNVERIFIED_TAG = "(unverified)"  # proposed for bot/texts.py as UNVERIFIED_TAG
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)?|[a-z]+\d*")
 _NUMBER_WORDS = dict(
@@ -404,8 +403,8 @@ def _replace(sentence: AnswerSentence, text: str) -> AnswerSentence:
 def _tag_unverified(core: str) -> str:
     match = re.search(r"[.!?…]+['\"”’)]*\s*$", core)
     if not match:
-        return f"{core} {_UNVERIFIED_TAG}"
-    return f"{core[: match.start()]} {_UNVERIFIED_TAG}{match.group(0).strip()}"
+        return f"{core} {UNVERIFIED_TAG}"
+    return f"{core[: match.start()]} {UNVERIFIED_TAG}{match.group(0).strip()}"
 
 
 def _to_check(item: _Checked, new_number: dict[int, int]) -> SentenceCheck:

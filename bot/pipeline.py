@@ -168,14 +168,11 @@ class CrampBot:
         self, question: str, grounded: GroundedAnswer, results: list[RetrievedPassage], timings: Timings
     ) -> Answer:
         scores = {r.passage.id: r.score for r in results}
-        support = {}
-        for check in grounded.sentences:
-            for number in check.cited:
-                support.setdefault(number, check.best_passage_sentence)
+        # Keep retrieval's score for display; the supporting sentence comes from verification.
         citations = [
-            Citation(number=n, passage=p, score=scores.get(p.id, 0.0),
-                     supporting_sentence=support.get(n, ""))
-            for n, p in enumerate(grounded.used_passages, start=1)
+            Citation(number=c.number, passage=c.passage, score=scores.get(c.passage.id, 0.0),
+                     supporting_sentence=c.supporting_sentence)
+            for c in grounded.citations
         ]
         return Answer(
             question=question, text=grounded.text, citations=citations, retrieved=results,

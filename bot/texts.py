@@ -28,6 +28,7 @@ MODEL_MISSING = (
     "`bash scripts/run.sh chat` or point CRAMPBOT_GENERATION__MODEL at a model folder or .gguf file."
 )
 EXTRACTIVE_INTRO = "Here is what the sources say:"
+UNVERIFIED_TAG = "(unverified)"  # marks a kept sentence no shown passage supports
 
 SYSTEM_PROMPT = (
     "You are a careful medical-information assistant about leg and calf cramps. "
@@ -49,3 +50,17 @@ USER_PROMPT = (
 )
 
 SOURCE_LINE = "[{n}] ({section}) {text}"
+
+# Query rewriting (bot/query.py): the local model turns a follow-up into one standalone English
+# question, or translates a question into English, so retrieval searches the English sources for
+# what the user means. Short replies only: the rewrite runs before retrieval, on the user's clock.
+REWRITE_FOLLOW_UP = (
+    "Rewrite the user's last message as one complete English question that can be understood "
+    "without the conversation. Keep its meaning; add only what the conversation says it refers "
+    "to. Reply with the question only."
+)
+REWRITE_FOLLOW_UP_INPUT = "Conversation:\n{conversation}\n\nLast message: {message}"
+TRANSLATE_QUESTION = (
+    "Translate the user's message into English. It is a question about leg or calf cramps. "
+    "Reply with the English translation only."
+)
