@@ -99,11 +99,12 @@ def test_history_is_sent_without_disclaimer_and_limited_to_recent_turns(make_bot
     bot = make_bot()
     history = [(f"question {i}", f"answer {i}\n\n{texts.DISCLAIMER}") for i in range(6)]
     bot.ask("And what about at night, why do calves cramp?", history)
-    messages = bot._generator.calls[0]
+    answer_call = bot._generator.calls[-1]  # earlier calls may rewrite the query
     turns = fake_settings.generation.history_turns
-    assert len(messages) == 2 + 2 * turns
-    assert all(texts.DISCLAIMER not in m["content"] for m in messages[1:-1])
-    assert messages[1]["content"] == f"question {6 - turns}"
+    assert len(answer_call) == 2 + 2 * turns
+    assert answer_call[1]["content"] == f"question {6 - turns}"
+    for call in bot._generator.calls:
+        assert all(texts.DISCLAIMER not in m["content"] for m in call)
 
 
 def test_model_that_declines_gives_a_declined_answer(make_bot):
