@@ -1,0 +1,169 @@
+"""The chat's HTML: a user's message, a streaming draft and a final Answer with source cards.
+
+Pure functions, no Gradio: the web chat (app.py) and the future widget view show what these
+return. Every string that comes from a user, the model or the corpus is HTML-escaped here, so a
+`<script>` in a message or a passage is shown as text; only the tags written in this module
+reach the page. Each fragment is a single line of HTML, because the chat renders messages as
+Markdown: a raw-HTML block there ends at a blank line, and indented lines become code blocks.
+"""
+from __future__ import annotations
+
+import html
+import re
+
+from bot.answer import Answer, Citation
+
+# Labels of the chat page itself (not assistant replies, which live in bot/texts.py).
+SEARCHING = "Searching the sources..."
+WRITING = "Writing the answer from {count} passages..."
+CHECKING = "Draft, being checked against the sources..."
+SOURCES = "Sources"
+ORIGINAL_WORDING = "Original wording"
+VERIFIED_BADGE = "verified {percent}%"
+VERIFIED_BADGE_TITLE = "Share of the answer's sentences supported by the cited passages"
+EXTRACTIVE_BADGE = "quoted from the sources"
+NO_SECTION = "Introduction"
+
+_CITATION_MARKER = re.compile(r"\[(\d+)\]")
+
+# Styles for the classes below; app.py passes this to Gradio's launch (Gradio 6 takes CSS there).
+CHAT_CSS = """
+.cb-reply, .cb-user { line-height: 1.5; }
+.cb-answer { margin: 0 0 .5em 0; }
+.cb-answer.cb-urgent { border-left: 4px solid #c62828; padding: .4em .7em; background: rgba(198,40,40,.08); font-weight: 600; }
+.cb-answer.cb-declined, .cb-answer.cb-error { border-left: 4px solid var(--border-color-primary); padding: .2em .7em; }
+.cb-cite { font-size: .75em; font-weight: 600; color: var(--color-accent); white-space: nowrap; }
+.cb-badges { margin: .2em 0 .5em 0; }
+.cb-badge { display: inline-block; font-size: .75em; padding: .05em .6em; margin-right: .4em; border-radius: 999px; border: 1px solid var(--border-color-primary); color: var(--body-text-color-subdued); }
+.cb-badge.cb-verified { border-color: #2e7d32; color: #2e7d32; }
+.cb-status { color: var(--body-text-color-subdued); font-style: italic; }
+.cb-draft-note { font-size: .8em; color: var(--body-text-color-subdued); font-style: italic; }
+.cb-sources { margin-top: .6em; }
+.cb-sources-title { font-size: .8em; font-weight: 600; text-transform: uppercase; letter-spacing: .05em; color: var(--body-text-color-subdued); margin-bottom: .3em; }
+.cb-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .5em .7em; margin: .4em 0; background: var(--background-fill-secondary); font-size: .9em; }
+.cb-card-head { font-weight: 600; }
+.cb-card-num { color: var(--color-accent); margin-right: .3em; }
+.cb-card-section { display: block; font-weight: 400; font-size: .85em; font-style: italic; }
+.cb-passage { margin: .35em 0; }
+.cb-passage mark { background: rgba(255, 213, 79, .55); color: inherit; padding: 0 .1em; border-radius: 2px; }
+.cb-original summary { cursor: pointer; font-size: .85em; color: var(--body-text-color-subdued); }
+.cb-original-text { font-style: italic; margin-top: .3em; }
+.cb-disclaimer { margin-top: .7em; padding: .4em .6em; border-radius: 6px; background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary); font-size: .85em; color: var(--body-text-color); }
+"""
+
+
+def escape_text(text: str) -> str:
+    """Text shown literally: HTML-escaped, line breaks kept as <br> (one line of HTML)."""
+    escaped = html.escape(text.strip(), quote=True)
+    return re.sub(r"\r\n|\r|\n", "<br>", escaped)
+
+
+def render_user_message(message: str) -> str:
+    """The user's own words, exactly as typed, never interpreted as HTML or Markdown."""
+    return f'<div class="cb-user">{escape_text(message)}</div>'
+
+
+def render_status(text: str) -> str:
+    """A progress line while nothing of the answer exists yet ("Loading the model...")."""
+    return f'<div class="cb-reply"><div class="cb-status">{escape_text(text)}</div></div>'
+
+
+def render_draft(draft: str, disclaimer: str, status: str | None = None) -> str:
+    """The model's unverified text as it streams, marked as a draft, disclaimer already below."""
+    parts = ['<div class="cb-reply">']
+    if status:
+        parts.append(f'<div class="cb-status">{escape_text(status)}</div>')
+    parts.append(f'<div class="cb-answer cb-draft">{escape_text(draft)}</div>')
+    parts.append(f'<div class="cb-draft-note">{escape_text(CHECKING)}</div>')
+    parts.append(render_disclaimer(disclaimer))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def render_answer(answer: Answer) -> str:
+    """The final reply: answer text with citation marks, badges, source cards, disclaimer."""
+    kind = ("cb-urgent" if answer.red_flag else "cb-error" if answer.error
+            else "cb-declined" if answer.declined else "cb-grounded")
+    numbers = {citation.number for citation in answer.citations}
+    parts = [
+        '<div class="cb-reply">',
+        f'<div class="cb-answer {kind}">{_with_citation_marks(answer.text, numbers)}</div>',
+        render_badges(answer),
+    ]
+    if answer.citations:
+        parts.append(render_sources(answer.citations))
+    parts.append(render_disclaimer(answer.disclaimer))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def render_badges(answer: Answer) -> str:
+    """Small pills: how much of the answer was verified, and whether it was quoted."""
+    badges = []
+    if answer.verified_fraction is not None and answer.citations:
+        percent = round(100 * answer.verified_fraction)
+        badges.append(
+            f'<span class="cb-badge cb-verified" title="{html.escape(VERIFIED_BADGE_TITLE)}">'
+            f"{escape_text(VERIFIED_BADGE.format(percent=percent))}</span>"
+        )
+    if answer.extractive:
+        badges.append(
+            f'<span class="cb-badge cb-extractive">{escape_text(EXTRACTIVE_BADGE)}</span>')
+    return f'<div class="cb-badges">{"".join(badges)}</div>' if badges else ""
+
+
+def render_sources(citations: list[Citation]) -> str:
+    cards = "".join(render_source_card(citation) for citation in citations)
+    return (f'<div class="cb-sources"><div class="cb-sources-title">{escape_text(SOURCES)}</div>'
+            f"{cards}</div>")
+
+
+def render_source_card(citation: Citation) -> str:
+    """One cited passage: number, source title, section, text with the supporting sentence
+    highlighted, and the raw (machine-translated) wording behind a disclosure."""
+    passage = citation.passage
+    head = (
+        f'<div class="cb-card-head"><span class="cb-card-num">[{citation.number}]</span>'
+        f'<span class="cb-card-title">{escape_text(passage.title)}</span>'
+        f'<span class="cb-card-section">{escape_text(passage.section or NO_SECTION)}</span></div>'
+    )
+    text = highlight_sentence(passage.text, citation.supporting_sentence)
+    original = (
+        f'<details class="cb-original"><summary>{escape_text(ORIGINAL_WORDING)}</summary>'
+        f'<div class="cb-original-text">{escape_text(passage.original)}</div></details>'
+    )
+    return f'<div class="cb-card">{head}<div class="cb-passage">{text}</div>{original}</div>'
+
+
+def highlight_sentence(text: str, sentence: str) -> str:
+    """`text` escaped, with `sentence` wrapped in <mark> where it occurs (whitespace and case
+    may differ); unchanged when the sentence is empty or not found."""
+    text, words = text.strip(), sentence.split()
+    if not words:
+        return escape_text(text)
+    found = re.search(r"\s+".join(map(re.escape, words)), text, flags=re.IGNORECASE)
+    if found is None:
+        return escape_text(text)
+    before, match, after = text[: found.start()], found.group(0), text[found.end():]
+    # Escape each piece separately so the <mark> tags are the only markup added.
+    return (f"{_escape_inline(before)}<mark>{_escape_inline(match)}</mark>"
+            f"{_escape_inline(after)}")
+
+
+def render_disclaimer(disclaimer: str) -> str:
+    return f'<div class="cb-disclaimer">{escape_text(disclaimer)}</div>'
+
+
+def _with_citation_marks(text: str, numbers: set[int]) -> str:
+    """Escaped text in which each [n] that refers to a shown source is styled as a citation."""
+    def mark(found: re.Match) -> str:
+        if int(found.group(1)) not in numbers:
+            return found.group(0)
+        return f'<sup class="cb-cite">[{found.group(1)}]</sup>'
+
+    return _CITATION_MARKER.sub(mark, escape_text(text))
+
+
+def _escape_inline(text: str) -> str:
+    # Like escape_text but without stripping: the pieces around a highlight keep their spaces.
+    return re.sub(r"\r\n|\r|\n", "<br>", html.escape(text, quote=True))
