@@ -1,0 +1,132 @@
+"""Helpers for browser tests: serve the chat on a free 127.0.0.1 port, and launch Chromium.
+
+Both servers stop by themselves: at the end of the `with` block, and after a hard timeout even
+if the test hangs (a watchdog thread for the in-process server; coreutils `timeout` around the
+subprocess, which also ends it if pytest itself is killed).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+ARTIFACTS_DIR = PROJECT_DIR / "test-artifacts"
+HOST = "127.0.0.1"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serve_in_thread(page, settings, timeout_s: float = 300) -> Iterator[str]:
+    """Launch a built Gradio page in this process on 127.0.0.1; yields its URL."""
+    from app import launch_options
+
+    port = free_port()
+    options = {**launch_options(settings), "server_name": HOST, "server_port": port,
+               "prevent_thread_lock": True, "quiet": True}
+    page.launch(**options)
+    watchdog = threading.Timer(timeout_s, page.close)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield f"http://{HOST}:{port}/"
+    finally:
+        watchdog.cancel()
+        page.close()
+
+
+@contextmanager
+def serve_subprocess(app_args: list[str] = (), env: dict[str, str] | None = None,
+                     timeout_s: float = 900, startup_timeout_s: float = 300,
+                     log_name: str = "app") -> Iterator[str]:
+    """Run `python app.py` on a free 127.0.0.1 port; yields its URL once the page answers."""
+    port = free_port()
+    ARTIFACTS_DIR.mkdir(exist_ok=True)
+    log_path = ARTIFACTS_DIR / f"{log_name}.log"
+    command = [
+        "timeout", "--kill-after=10", str(int(timeout_s)),
+        sys.executable, str(PROJECT_DIR / "app.py"), "--host", HOST, "--port", str(port),
+        *app_args,
+    ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, cwd=PROJECT_DIR, env={**os.environ, **(env or {})},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    url = f"http://{HOST}:{port}/"
+    try:
+        _wait_until_up(url, process, startup_timeout_s, log_path)
+        yield url
+    finally:
+        _stop(process)
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, timeout_s: float, log_path: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"app.py exited with {process.returncode}; see {log_path}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"app.py did not answer on {url} within {timeout_s:.0f} s; see {log_path}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    # The process group is the one started above (start_new_session): `timeout` and app.py.
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium, headless, with no background traffic of its own."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def record_outside_requests(context, allowed_host: str = HOST) -> list[str]:
+    """Block every request that would leave `allowed_host`, and list them (the page must work
+    offline, so the list should stay empty)."""
+    outside: list[str] = []
+
+    def route(route_request):
+        url = route_request.request.url
+        host = urlparse(url).hostname
+        if url.startswith(("data:", "blob:")) or host == allowed_host:
+            route_request.continue_()
+        else:
+            outside.append(url)
+            route_request.abort()
+
+    context.route("**/*", route)
+    return outside
