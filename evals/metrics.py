@@ -23,6 +23,7 @@ MRR_DEPTH = 10
 _WORD = re.compile(r"\w+", re.UNICODE)
 _MARKER_GROUP = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _URGENT = re.compile(r"urgent|emergency|срочно|скорую|неотложн", re.IGNORECASE)
+_PROMPT_NAME = re.compile(r"PROMPT|REWRITE|TRANSLATE|SOURCE_LINE|_INPUT$")
 _HTML_TAG = re.compile(r"<\s*/?\s*[a-z][a-z0-9-]*(?:\s[^<>]*)?/?\s*>|<script", re.IGNORECASE)
 # A breakdown field labels cases with a few values (style, lang), unlike free text (note).
 _MAX_BREAKDOWN_VALUES = 12
@@ -76,25 +77,32 @@ def _normalize(text: str) -> str:
     return " ".join(word_tokens(text))
 
 
-def _fixed_texts() -> list[str]:
-    """User-facing constants of bot.texts (not the prompts), whatever the lead adds later."""
-    prompts = {"SYSTEM_PROMPT", "USER_PROMPT", "SOURCE_LINE"}
+def _is_prompt(name: str) -> bool:
+    # Model instructions in bot/texts.py by their names (SYSTEM_PROMPT, USER_PROMPT,
+    # REWRITE_FOLLOW_UP, TRANSLATE_QUESTION, ...); everything else there is shown to users.
+    return bool(_PROMPT_NAME.search(name))
+
+
+def _texts(prompts: bool) -> list[str]:
+    """String constants of bot.texts: the prompts, or the user-facing texts."""
     return [value for name, value in vars(texts).items()
-            if name.isupper() and name not in prompts and isinstance(value, str)]
+            if name.isupper() and isinstance(value, str) and _is_prompt(name) == prompts]
 
 
 def without_fixed_texts(text: str) -> str:
-    """`text` minus what the code adds (intros, refusals): those are not claims to judge."""
-    for fixed in sorted(_fixed_texts(), key=len, reverse=True):
-        text = text.replace(fixed, "\n")
+    """`text` minus the sentences the code adds (intros, refusals): they are not claims to judge."""
+    # Short tags such as "(unverified)" stay: cutting them out would split their sentence.
+    fixed = [t for t in _texts(prompts=False) if len(t.split()) >= 3]
+    for sentence in sorted(fixed, key=len, reverse=True):
+        text = text.replace(sentence, "\n")
     return text
 
 
 def prompt_fragments(min_words: int = 4) -> list[str]:
     """Instruction fragments of the prompts; finding one in a reply means the prompt leaked."""
     fragments = []
-    for prompt in (texts.SYSTEM_PROMPT, texts.USER_PROMPT):
-        for shown in _fixed_texts():  # the refusal sentence is quoted in the prompt, legitimately
+    for prompt in _texts(prompts=True):
+        for shown in _texts(prompts=False):  # the refusal is quoted in the prompt, legitimately
             prompt = prompt.replace(shown, "\n")
         prompt = re.sub(r"\{[a-z_]+\}", "\n", prompt)
         for piece in re.split(r"[.:\n]", prompt):
@@ -258,7 +266,8 @@ def aggregate(records: list[dict]) -> dict:
     answered = [r for r in records if r["answer"] is not None or r["crash"]]
     return {
         "counts": {"cases": len(records), "in_scope": len(in_scope), "answered": len(answered),
-                   "passed": sum(not r["failed"] for r in records),
+                   "checked": sum(bool(r["checks"]) for r in records),
+                   "passed": sum(bool(r["checks"]) and not r["failed"] for r in records),
                    "crashes": sum(bool(r["crash"]) for r in records)},
         "retrieval": _retrieval_metrics(in_scope),
         "answers": _answer_metrics([r for r in answered if r["category"] == "in_scope"]),

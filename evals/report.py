@@ -104,19 +104,26 @@ def _title(metrics: dict) -> str:
 
 def build_blocks(metrics: dict, records: list[dict]) -> list[Block]:
     run, counts = metrics.get("run", {}), metrics["counts"]
+    measured = {key: label for key, label in HEADLINE.items() if get(metrics, key) is not None}
     blocks = [
         Block("h1", _title(metrics)),
-        Block("p", f"{counts['passed']} of {counts['cases']} cases passed every check. "
-                   f"Generator {run.get('generator') or 'none (retrieval only)'}; embedding "
+        Block("p", f"{counts['passed']} of {counts['checked']} checked cases passed every check "
+                   f"({counts['cases']} cases). Generator "
+                   f"{run.get('generator') or 'none (retrieval only)'}; embedding "
                    f"{run.get('embedding')}; retrieval {run.get('retrieval')}; started "
                    f"{run.get('started_at')}, took {fmt(run.get('duration_s'))} s."),
         Block("h2", "Headline"),
         Block("table", headers=["metric", "value", "meaning"],
-              rows=[[f"`{key}`", fmt(get(metrics, key)), label] for key, label in HEADLINE.items()]),
+              rows=[[f"`{key}`", fmt(get(metrics, key)), label] for key, label in measured.items()]),
+    ]
+    if len(measured) < len(HEADLINE):
+        blocks.append(Block("p", "Not measured in this run (no case qualified, or retrieval only): "
+                                 + ", ".join(k for k in HEADLINE if k not in measured) + "."))
+    blocks += [
         Block("chart", "headline.png", png=_headline_chart(metrics)),
         Block("h2", "By category"),
         Block("table", headers=["category", "cases", "passed", "main metric", "value"],
-              rows=[[name, str(m["counts"]["cases"]), str(m["counts"]["passed"]),
+              rows=[[name, str(m["counts"]["cases"]), f"{m['counts']['passed']}/{m['counts']['checked']}",
                      _CATEGORY_METRIC.get(name, ""), fmt(get(m, _CATEGORY_METRIC.get(name, "")))]
                     for name, m in metrics["by_category"].items()]),
         Block("chart", "by_category.png", png=_pass_rate_chart(metrics["by_category"], "category")),
@@ -130,7 +137,7 @@ def build_blocks(metrics: dict, records: list[dict]) -> list[Block]:
 
 def _breakdown_blocks(field_name: str, groups: dict) -> list[Block]:
     headers = [field_name, "cases", "passed", *_BREAKDOWN_COLUMNS.values()]
-    rows = [[value, str(m["counts"]["cases"]), str(m["counts"]["passed"]),
+    rows = [[value, str(m["counts"]["cases"]), f"{m['counts']['passed']}/{m['counts']['checked']}",
              *(fmt(get(m, key)) for key in _BREAKDOWN_COLUMNS)] for value, m in groups.items()]
     return [Block("h2", f"By {field_name}"), Block("table", headers=headers, rows=rows),
             Block("chart", f"by_{field_name}.png", png=_breakdown_chart(groups, field_name))]
@@ -185,14 +192,20 @@ def _headline_chart(metrics: dict) -> bytes:
     return _png(fig)
 
 
+def pass_rate(group: dict) -> float | None:
+    """Share of the checked cases that passed every check (None when nothing was checked)."""
+    counts = group["counts"]
+    return counts["passed"] / counts["checked"] if counts["checked"] else None
+
+
 def _pass_rate_chart(groups: dict, field_name: str) -> bytes:
-    names = list(groups)
-    rates = [g["counts"]["passed"] / g["counts"]["cases"] for g in groups.values()]
+    checked = {name: g for name, g in groups.items() if pass_rate(g) is not None}
+    rates = [pass_rate(g) for g in checked.values()]
     fig, ax = plt.subplots(figsize=(6, 3))
-    bars = ax.bar(names, rates, color=[_bar_colour(r, False) for r in rates])
-    for bar, group in zip(bars, groups.values()):
+    bars = ax.bar(list(checked), rates, color=[_bar_colour(r, False) for r in rates])
+    for bar, group in zip(bars, checked.values()):
         ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.02,
-                f"{group['counts']['passed']}/{group['counts']['cases']}", ha="center", fontsize=8)
+                f"{group['counts']['passed']}/{group['counts']['checked']}", ha="center", fontsize=8)
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("cases passing every check")
     ax.set_title(f"Pass rate by {field_name}", fontsize=10)
@@ -205,8 +218,7 @@ def _breakdown_chart(groups: dict, field_name: str) -> bytes:
     width = 0.8 / (len(keys) + 1)
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(names)), 3.2))
     series = [(key.split(".")[1], [get(g, key) for g in groups.values()]) for key in keys]
-    series.append(("passed every check",
-                   [g["counts"]["passed"] / g["counts"]["cases"] for g in groups.values()]))
+    series.append(("passed every check", [pass_rate(g) for g in groups.values()]))
     for i, (label, values) in enumerate(series):
         xs = [x + i * width for x in range(len(names))]
         ax.bar(xs, [v if v is not None else 0 for v in values], width, label=label)

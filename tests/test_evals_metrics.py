@@ -226,7 +226,7 @@ def test_breakdowns_by_category_and_by_extra_fields():
     metrics = summarize(records)
     assert set(metrics["by_category"]) == {"in_scope", "out_of_scope"}
     assert metrics["by_style"]["plain"]["counts"] == {
-        "cases": 3, "in_scope": 2, "answered": 3, "passed": 2, "crashes": 0}
+        "cases": 3, "in_scope": 2, "answered": 3, "checked": 3, "passed": 2, "crashes": 0}
     assert metrics["by_style"]["plain"]["answers"]["false_decline_rate"] == 0.5
     assert metrics["by_style"]["russian"]["answers"]["false_decline_rate"] == 0.0
     assert "by_note" not in metrics and "by_lang" not in metrics

@@ -117,7 +117,7 @@ def test_full_run_writes_every_artifact_with_exact_numbers(eval_set, settings, t
 
     report_md = (out / "report.md").read_text(encoding="utf-8")
     report_html = (out / "report.html").read_text(encoding="utf-8")
-    assert "`retrieval.hit_at_3`" in report_md and "Failed cases (2)" in report_md
+    assert "`retrieval.hit_at_3`" in report_md and "Failed cases (2)" in report_md and "4 of 6 checked cases" in report_md
     assert "![latency.png](charts/latency.png)" in report_md
     assert "&lt;script&gt;" in report_md and "<script>" not in report_md
     assert report_html.count("data:image/png;base64,") >= 4
@@ -134,7 +134,9 @@ def test_retrieval_only_skips_the_model(eval_set, settings, tmp_path):
     assert metrics["retrieval"]["hit_at_1"] == 0.5
     assert metrics["answers"]["must_mention_rate"] is None
     assert metrics["safety"]["disclaimer_rate"] is None
-    assert (tmp_path / "r" / "report.html").is_file()
+    report = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert "Not measured in this run" in report and "| `safety.disclaimer_rate` |" not in report
+    assert "2 of 2 checked cases" in report
 
 
 def test_malformed_set_stops_before_any_work(tmp_path, settings):
