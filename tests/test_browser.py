@@ -166,15 +166,18 @@ def test_real_model_answers_with_citation_card_and_disclaimer(browser):
             reply = final_reply(page, 0, REAL_S)
             screenshot(page, "browser-real-answer")
 
+            # The page's part: it said the model was loading, and the final reply has the
+            # disclaimer and no leftover draft.
+            assert page.evaluate("window.__sawLoading") is True
+            assert reply.locator(".cb-disclaimer").inner_text().strip() == texts.DISCLAIMER
+            assert render.CHECKING not in reply.inner_text()
+            # The assistant's part: a cited answer with its source card, not a decline.
             answer = reply.locator(".cb-answer").inner_text()
             assert not reply.locator(".cb-answer.cb-declined, .cb-answer.cb-error").count(), answer
             assert re.search(r"\[\d+\]", answer), answer
             assert reply.locator(".cb-cite").count() >= 1
             assert reply.locator(".cb-card").count() >= 1
             assert reply.locator(".cb-card-title").first.inner_text().strip()
-            assert reply.locator(".cb-disclaimer").inner_text().strip() == texts.DISCLAIMER
-            assert page.evaluate("window.__sawLoading") is True
-            assert render.CHECKING not in reply.inner_text()
     finally:
         context.close()
     assert outside == []
