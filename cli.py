@@ -24,7 +24,10 @@ def _settings(args: argparse.Namespace):
 def cmd_serve(args: argparse.Namespace) -> int:
     import app
 
-    return app.main(["--preset", args.preset] if args.preset else [])
+    argv = ["--preset", args.preset] if args.preset else []
+    if args.config:
+        argv += ["--config", args.config]
+    return app.main(argv)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
