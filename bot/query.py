@@ -1,16 +1,57 @@
-"""What retrieval searches for: the user's message made standalone (follow-ups) and English."""
+"""What retrieval searches for: the user's message made standalone (follow-ups) and English.
+
+Steps, each skipped when it does not apply:
+1. tags out (the input guard's plain text);
+2. a long message is focused on its question sentences;
+3. a follow-up is condensed with the conversation into one standalone question (the local model
+   when allowed, else the previous question is searched along with it);
+4. a Russian message is translated (the local model when allowed, else the lexicon gloss);
+5. the English text is normalized to the corpus's words (bot/query_normalize.py).
+The rewritten question is returned as `standalone_question`, for the user to see what was searched.
+"""
 from __future__ import annotations
 
+import functools
+import logging
+import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot import texts
 from bot.generation.base import ChatMessage
-from bot.safety.input_guard import plain_text_for_retrieval
+from bot.query_normalize import (QueryNormalizer, SpellingCorrector, known_english_words,
+                                 phrase_words, term_words)
+from bot.query_translate import RussianLexicon, load_russian_lexicon
+from bot.safety.input_guard import detect_language, plain_text_for_retrieval
 from bot.settings import Settings
+from corpus.ingest import corpus_fingerprint, load_passages
+from corpus.settings import CorpusSettings
+
+log = logging.getLogger(__name__)
 
 # Runs the local model on chat messages with a token budget and returns its text; None when the
 # model must not be used (retrieval-only evaluation).
 Rewriter = Callable[[list[ChatMessage], int], str]
+
+# Longer messages are focused on their question sentences: a typical question is under 200
+# characters, and a story around it would pull retrieval towards the story.
+_FOCUS_ABOVE_CHARS = 400
+_FOCUS_MAX_CHARS = 300
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_QUESTION_WORDS = re.compile(
+    r"\b(why|what|how|which|when|can|could|should|is|are|does|do|will|would)\b|"
+    r"(почему|что|как|какие|можно|может|нужно|ли)(?![а-я])", re.IGNORECASE)
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+# Words that point back into the conversation, or open a message that continues it.
+_BACK_REFERENCES = re.compile(
+    r"^(and|but|also|so|what about|how about|and what|then|и|а|но|тогда|а если)\b|"
+    r"\b(it|its|that|this|these|those|they|them|there|same|else|other|это|этого|этом|"
+    r"они|их|там|тоже|еще)\b", re.IGNORECASE)
+# A message this short is read as a follow-up when the conversation has started; a longer one
+# that names no back-reference is taken as a new question.
+_FOLLOW_UP_MAX_WORDS = 12
+_HISTORY_CHARS = 300  # of each earlier turn given to the rewriter: enough to name the topic
 
 
 @dataclass(frozen=True)
@@ -24,4 +65,134 @@ def search_query(
     message: str, history: Sequence[tuple[str, str]], settings: Settings,
     rewriter: Rewriter | None = None,
 ) -> SearchQuery:
-    return SearchQuery(text=plain_text_for_retrieval(message))
+    """The text to search for `message`, given the earlier turns of the conversation.
+
+    With retrieval.query_normalization off (the baseline) only the model rewrites apply.
+    """
+    retrieval = settings.retrieval
+    normalize = retrieval.query_normalization
+    text = plain_text_for_retrieval(message)
+    if normalize and len(text) > _FOCUS_ABOVE_CHARS:
+        text = focus_on_question(text)
+    rewriter = rewriter if retrieval.rewrite_with_model else None
+    started = time.perf_counter()
+    standalone = None
+    if history and is_follow_up(text):
+        standalone = _condense(text, history, rewriter, retrieval.rewrite_max_new_tokens)
+        if standalone is None and normalize:
+            # No model: search the previous question along with this one, which carries the topic.
+            text = f"{plain_text_for_retrieval(history[-1][0])[:_HISTORY_CHARS]} {text}"
+    elif detect_language(text) == "ru":
+        standalone = _translate(text, rewriter, retrieval.rewrite_max_new_tokens)
+    rewrite_ms = (time.perf_counter() - started) * 1000 if standalone is not None else 0.0
+    english = standalone or text
+    if normalize:
+        if _has_cyrillic(english):
+            english = _english_words(english, _lexicon())
+        english = _normalizer(settings).normalize(english)
+    return SearchQuery(text=english.strip() or text, standalone_question=standalone,
+                       rewrite_ms=rewrite_ms)
+
+
+def focus_on_question(text: str, max_chars: int = _FOCUS_MAX_CHARS) -> str:
+    """The question sentences of a long message (or its first sentences when it asks none)."""
+    sentences = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    asked = [_question_part(s) for s in sentences if s.endswith("?")]
+    if not asked:
+        asked = [s for s in sentences if _QUESTION_WORDS.match(s)] or sentences
+    focused = []
+    for sentence in dict.fromkeys(asked):  # repeated paragraphs ask the same thing once
+        if focused and sum(len(s) + 1 for s in focused) + len(sentence) > max_chars:
+            break
+        focused.append(sentence[:max_chars])
+    return " ".join(focused)
+
+
+def _question_part(sentence: str) -> str:
+    """"So my real question is: why do calves cramp?" -> "why do calves cramp?"."""
+    head, colon, tail = sentence.rpartition(": ")
+    return tail if colon and _QUESTION_WORDS.search(tail) else sentence
+
+
+def is_follow_up(text: str) -> bool:
+    """A short message, or one that refers back ("that", "and what about...")."""
+    words = _WORD.findall(text)
+    return len(words) <= 4 or (len(words) <= _FOLLOW_UP_MAX_WORDS
+                               and bool(_BACK_REFERENCES.search(text.strip())))
+
+
+def _condense(text: str, history: Sequence[tuple[str, str]], rewriter: Rewriter | None,
+              max_new_tokens: int) -> str | None:
+    if rewriter is None:
+        return None
+    turns = []
+    for user, assistant in history[-2:]:
+        turns.append(f"User: {plain_text_for_retrieval(user)[:_HISTORY_CHARS]}")
+        turns.append(f"Assistant: {plain_text_for_retrieval(assistant)[:_HISTORY_CHARS]}")
+    messages: list[ChatMessage] = [
+        {"role": "system", "content": texts.REWRITE_FOLLOW_UP},
+        {"role": "user", "content": texts.REWRITE_FOLLOW_UP_INPUT.format(
+            conversation="\n".join(turns), message=text)},
+    ]
+    return _rewrite(messages, rewriter, max_new_tokens)
+
+
+def _translate(text: str, rewriter: Rewriter | None, max_new_tokens: int) -> str | None:
+    if rewriter is None:
+        return None
+    messages: list[ChatMessage] = [
+        {"role": "system", "content": texts.TRANSLATE_QUESTION},
+        {"role": "user", "content": text},
+    ]
+    return _rewrite(messages, rewriter, max_new_tokens)
+
+
+def _rewrite(messages: list[ChatMessage], rewriter: Rewriter, max_new_tokens: int) -> str | None:
+    """The model's one-line rewrite, or None (search the message as it is) when it fails."""
+    try:
+        reply = rewriter(messages, max_new_tokens)
+    except Exception:  # a failed rewrite must not cost the user the answer
+        log.exception("query rewrite failed; searching the message as written")
+        return None
+    lines = [line.strip().strip('"').strip() for line in (reply or "").splitlines()]
+    line = next((line for line in lines if line), "")
+    for prefix in ("Question:", "Standalone question:", "Translation:", "English:"):
+        if line.lower().startswith(prefix.lower()):
+            line = line[len(prefix):].strip()
+    return line or None
+
+
+def _has_cyrillic(text: str) -> bool:
+    return any("а" <= c <= "я" or c in "ёЁ" or "А" <= c <= "Я" for c in text)
+
+
+def _english_words(text: str, lexicon: RussianLexicon) -> str:
+    """Russian words glossed through the lexicon; Latin-script words (B6, Doppler) kept."""
+    latin = " ".join(w for w in _WORD.findall(text) if not _has_cyrillic(w))
+    return f"{lexicon.gloss(text)} {latin}".strip()
+
+
+@functools.lru_cache(maxsize=1)
+def _lexicon() -> RussianLexicon:
+    return load_russian_lexicon()
+
+
+_NORMALIZERS: dict[str, QueryNormalizer] = {}
+
+
+def _normalizer(settings: Settings) -> QueryNormalizer:
+    """Built once per corpus (the fingerprint changes when the sources or glossary change)."""
+    key = f"{corpus_fingerprint(settings.corpus)}:{settings.embedding.model}"
+    if key not in _NORMALIZERS:
+        _NORMALIZERS[key] = _build_normalizer(settings.corpus, settings.embedding.model)
+    return _NORMALIZERS[key]
+
+
+def _build_normalizer(corpus: CorpusSettings, embedding_model: str) -> QueryNormalizer:
+    vocabulary = set()
+    for passage in load_passages(corpus):
+        vocabulary.update(w.lower() for w in _WORD.findall(f"{passage.section} {passage.text}"))
+    vocabulary |= term_words() | phrase_words() | _lexicon().english_words()
+    known = phrase_words() | known_english_words(embedding_model)
+    corrector = SpellingCorrector(vocabulary, known_words=known)
+    return QueryNormalizer(corpus, corrector)

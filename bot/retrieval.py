@@ -17,37 +17,48 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 from rank_bm25 import BM25Okapi
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from bot.answer import RetrievedPassage
 from bot.settings import Settings
 from corpus.ingest import corpus_fingerprint, load_passages
 from corpus.passage import Passage
 from index.embedding import Embedder, load_embedder
-from index.store import PassageIndex, open_index
+from index.store import PassageIndex, embedding_text, open_index
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# Function words carry no topic: "why" would otherwise pull every "Why the calves cramp" section.
+_STOP_WORDS = frozenset(ENGLISH_STOP_WORDS)
 # Dense candidates fetched before fusion: the whole corpus is small, so this covers it; on a big
 # corpus a passage that only BM25 finds gets its dense score from this list or counts as 0.
 _DENSE_CANDIDATES = 50
 
 
 def bm25_tokens(text: str) -> list[str]:
-    """Lower-cased word tokens with a crude suffix strip, so 'cramps'/'cramping' meet 'cramp'."""
-    tokens = []
-    for word in _WORD.findall(text.lower()):
-        for suffix in ("ing", "es", "s"):
-            if len(word) > len(suffix) + 3 and word.endswith(suffix):
-                word = word[: -len(suffix)]
-                break
-        tokens.append(word)
-    return tokens
+    """Lower-cased content words, light-stemmed so 'cramps'/'cramping'/'cramped' meet 'cramp'."""
+    return [_stem(word) for word in _WORD.findall(text.lower()) if word not in _STOP_WORDS]
 
 
-def embedded_text(passage: Passage, include_section_title: bool) -> str:
-    """The text a passage is indexed under (section title carried when configured)."""
-    if include_section_title and passage.section:
-        return f"{passage.section}: {passage.text}"
-    return passage.text
+def _stem(word: str) -> str:
+    """Plural and -ed/-ing endings off, then a final "e" (so "cause"/"caused"/"causes" agree).
+
+    The first steps of Porter's stemmer, written out (about ten lines) rather than adding a
+    stemming package: the corpus is small, English, and only needs its inflections to meet.
+    """
+    if len(word) <= 3:
+        return word
+    if word.endswith("lves"):
+        word = word[:-3] + "f"  # calves -> calf
+    elif word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
+        stem = word[: -len(suffix)]
+        if word.endswith(suffix) and len(stem) >= 3 and any(c in "aeiouy" for c in stem):
+            word = stem[:-1] if stem[-1] == stem[-2] and stem[-1] not in "aeiouls" else stem
+            break
+    return word[:-1] if len(word) > 3 and word.endswith("e") else word
 
 
 class DenseRetriever(BaseRetriever):
@@ -80,7 +91,7 @@ class BM25PassageRetriever(BaseRetriever):
 
     @classmethod
     def build(cls, passages: list[Passage], k: int = _DENSE_CANDIDATES) -> "BM25PassageRetriever":
-        corpus = [bm25_tokens(embedded_text(p, True)) for p in passages]
+        corpus = [bm25_tokens(embedding_text(p, True)) for p in passages]
         return cls(passages=passages, bm25=BM25Okapi(corpus), k=k)
 
     def _get_relevant_documents(
@@ -94,6 +105,30 @@ class BM25PassageRetriever(BaseRetriever):
             for i in order
             if scores[i] > 0
         ]
+
+
+def fuse_scores(dense_docs: list[Document], sparse_docs: list[Document], bm25_weight: float
+                ) -> list[tuple[int, float]]:
+    """(position, dense cosine + bm25_weight * BM25 / best BM25), best first.
+
+    Score fusion rather than reciprocal rank fusion (langchain-classic's EnsembleRetriever, still
+    available as retrieval.fusion="rrf"): most questions share "leg" and "cramp" with every
+    passage, so BM25's ranking below its top few is noise, and RRF weighs that noise as much as
+    a confident dense ranking. Scaled by its best score, BM25 adds up to `bm25_weight` where its
+    words really match and little elsewhere. Measured on evals/sets/dev.jsonl, see the README.
+    """
+    dense = {d.metadata["position"]: d.metadata["dense_score"] for d in dense_docs}
+    sparse = {d.metadata["position"]: d.metadata["bm25_score"] for d in sparse_docs}
+    best_sparse = max(sparse.values(), default=0.0)
+    # A passage only BM25 found gets the lowest dense score seen, not 0 (it was merely ranked
+    # below the dense candidates, which on this corpus never happens: they cover every passage).
+    floor = min(dense.values(), default=0.0)
+    fused = {
+        position: dense.get(position, floor)
+        + (bm25_weight * sparse.get(position, 0.0) / best_sparse if best_sparse > 0 else 0.0)
+        for position in dense.keys() | sparse.keys()
+    }
+    return sorted(fused.items(), key=lambda item: -item[1])
 
 
 class PassageRetriever:
@@ -140,29 +175,33 @@ class PassageRetriever:
         self._sparse = BM25PassageRetriever.build(index.passages)
         retrieval = self.settings.retrieval
         self._fusion = EnsembleRetriever(
-            retrievers=[self._dense, self._sparse], weights=[0.5, 0.5], c=retrieval.rrf_k,
+            retrievers=[self._dense, self._sparse],
+            weights=[retrieval.dense_weight, 1 - retrieval.dense_weight], c=retrieval.rrf_k,
             id_key="position",
         )
 
     def search(self, query: str, k: int | None = None) -> tuple[list[RetrievedPassage], float]:
         """Top passages for `query` and the milliseconds it took (embedding + search + fusion)."""
         index = self.load()
-        k = k or self.settings.retrieval.top_k
+        retrieval = self.settings.retrieval
+        k = k or retrieval.top_k
         started = time.perf_counter()
         dense_docs = self._dense.invoke(query)
         dense_scores = {d.metadata["position"]: d.metadata["dense_score"] for d in dense_docs}
-        if self.settings.retrieval.mode == "hybrid":
+        if retrieval.mode == "dense":
+            ranked = [(d.metadata["position"], d.metadata["dense_score"]) for d in dense_docs]
+        elif retrieval.fusion == "rrf":
             # Each retriever runs once; the ensemble only fuses their ranked lists.
-            ranked = self._fusion.weighted_reciprocal_rank([dense_docs, self._sparse.invoke(query)])
+            fused = self._fusion.weighted_reciprocal_rank([dense_docs, self._sparse.invoke(query)])
+            # Rank order is all RRF gives; expose a monotone score in (0, 1].
+            ranked = [(d.metadata["position"], 1.0 / (1 + r)) for r, d in enumerate(fused)]
         else:
-            ranked = dense_docs
-        results = []
-        for rank, doc in enumerate(ranked[:k]):
-            position = doc.metadata["position"]
-            dense = dense_scores.get(position, 0.0)
-            # Rank order is what matters; for fused lists expose a monotone score in (0, 1].
-            score = dense if self.settings.retrieval.mode == "dense" else 1.0 / (1 + rank)
-            results.append(RetrievedPassage(index.passages[position], score=score, dense_score=dense))
+            ranked = fuse_scores(dense_docs, self._sparse.invoke(query), retrieval.bm25_weight)
+        results = [
+            RetrievedPassage(index.passages[position], score=score,
+                             dense_score=dense_scores.get(position, 0.0))
+            for position, score in ranked[:k]
+        ]
         return results, (time.perf_counter() - started) * 1000
 
     def best_dense_score(self, results: list[RetrievedPassage]) -> float:

@@ -29,13 +29,32 @@ class RetrievalSettings(BaseModel):
     mode: Literal["dense", "hybrid"] = Field(
         "hybrid", description="Dense only, or dense fused with BM25 (reciprocal rank fusion)."
     )
+    fusion: Literal["score", "rrf"] = Field(
+        "score",
+        description="How hybrid mode combines dense and BM25: dense cosine + bm25_weight * "
+        "BM25 / best BM25 ('score'), or weighted reciprocal rank fusion ('rrf').",
+    )
+    bm25_weight: float = Field(
+        0.3, ge=0, le=1, description="Weight of the scaled BM25 score in score fusion."
+    )
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    dense_weight: float = Field(
+        0.5, ge=0, le=1, description="Weight of the dense ranking in RRF (BM25 gets the rest)."
+    )
     gate: bool = Field(True, description="Decline without calling the model when relevance is low.")
     gate_threshold: float = Field(
         0.35, description="Minimum best dense cosine score to answer (see `crampbot calibrate`)."
     )
     query_normalization: bool = Field(
         True, description="Map lay words and common misspellings to the corpus's terms."
+    )
+    rewrite_with_model: bool = Field(
+        True,
+        description="Let the local model translate non-English questions and condense "
+        "follow-ups into standalone questions (else a lexicon gloss / the previous question).",
+    )
+    rewrite_max_new_tokens: int = Field(
+        48, ge=8, le=256, description="Token budget of one query rewrite."
     )
 
 

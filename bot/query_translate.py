@@ -1,0 +1,82 @@
+"""Russian questions in English words: a lexicon gloss that needs no model.
+
+The sources are English machine translations of Russian texts, so a Russian question has to be
+searched in English. With the language model available the question is translated by it
+(bot/query.py); this gloss is the fallback and the model-free path (retrieval-only evaluation):
+each Russian word the lexicon (bot/query_ru.tsv) knows becomes its English term, in order, and
+the rest are dropped. "почему сводит икры ночью" -> "why cramp calf night".
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.errors import ConfigError
+
+RUSSIAN_LEXICON_FILE = Path(__file__).resolve().parent / "query_ru.tsv"
+_COLUMNS = ["russian", "english", "note"]
+_CYRILLIC_WORD = re.compile(r"[а-яё]+(?:-[а-яё]+)?")
+
+
+@dataclass(frozen=True)
+class RussianLexicon:
+    words: dict[str, str]  # whole word -> English
+    stems: dict[str, str]  # stem (a word's beginning) -> English
+
+    def gloss(self, text: str) -> str:
+        """The English terms of the Russian words the lexicon knows, in their order."""
+        english = []
+        for word in _CYRILLIC_WORD.findall(text.lower().replace("ё", "е")):
+            term = self.words.get(word) or self._by_stem(word)
+            if term and (not english or english[-1] != term):
+                english.append(term)
+        return " ".join(english)
+
+    def _by_stem(self, word: str) -> str | None:
+        # Longest stem first, so a specific entry beats a general one ("травм-" over "трав-").
+        for end in range(len(word), 1, -1):
+            term = self.stems.get(word[:end])
+            if term:
+                return term
+        return None
+
+    def english_words(self) -> set[str]:
+        return {w.lower() for term in (*self.words.values(), *self.stems.values())
+                for w in term.split()}
+
+
+def load_russian_lexicon(path: Path = RUSSIAN_LEXICON_FILE) -> RussianLexicon:
+    stat = path.stat() if path.is_file() else None
+    if stat is None:
+        raise ConfigError(f"The Russian lexicon {path} is missing; restore bot/query_ru.tsv.")
+    return _load(path.resolve(), stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: Path, mtime_ns: int) -> RussianLexicon:
+    words: dict[str, str] = {}
+    stems: dict[str, str] = {}
+    rows = csv.reader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t",
+                      quoting=csv.QUOTE_NONE)
+    header_seen = False
+    for number, row in enumerate(rows, start=1):
+        if not row or not "".join(row).strip() or row[0].startswith("#"):
+            continue
+        if not header_seen:
+            if [c.strip().lower() for c in row] != _COLUMNS:
+                raise ConfigError(f"{path.name} line {number}: the first row must be the header "
+                                  "'russian<TAB>english<TAB>note'.")
+            header_seen = True
+            continue
+        if len(row) < 2 or not row[0].strip() or not row[1].strip():
+            raise ConfigError(f"{path.name} line {number}: expected a Russian word or stem and "
+                              "its English term, tab-separated.")
+        russian = row[0].strip().lower().replace("ё", "е")
+        table, key = (stems, russian[:-1]) if russian.endswith("-") else (words, russian)
+        if key in table:
+            raise ConfigError(f"{path.name} line {number}: '{row[0].strip()}' is listed twice.")
+        table[key] = row[1].strip()
+    return RussianLexicon(words, stems)
