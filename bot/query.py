@@ -87,8 +87,11 @@ def search_query(
     rewrite_ms = (time.perf_counter() - started) * 1000 if standalone is not None else 0.0
     english = standalone or text
     if normalize:
-        if _has_cyrillic(english):
-            english = _english_words(english, _lexicon())
+        if _has_cyrillic(text):
+            # The lexicon's terms go along with the model's translation: a small model sometimes
+            # drops or mistranslates the one word that matters ("бассейн" -> "bathtub").
+            gloss = _english_words(text, _lexicon())
+            english = f"{standalone} {gloss}" if standalone else gloss
         english = _normalizer(settings).normalize(english)
     return SearchQuery(text=english.strip() or text, standalone_question=standalone,
                        rewrite_ms=rewrite_ms)
@@ -128,7 +131,9 @@ def _condense(text: str, history: Sequence[tuple[str, str]], rewriter: Rewriter 
     turns = []
     for user, assistant in history[-2:]:
         turns.append(f"User: {plain_text_for_retrieval(user)[:_HISTORY_CHARS]}")
-        turns.append(f"Assistant: {plain_text_for_retrieval(assistant)[:_HISTORY_CHARS]}")
+        # The disclaimer is the code's, not part of the answer: it would only spend the budget.
+        answer = plain_text_for_retrieval(assistant.replace(texts.DISCLAIMER, ""))
+        turns.append(f"Assistant: {answer[:_HISTORY_CHARS]}")
     messages: list[ChatMessage] = [
         {"role": "system", "content": texts.REWRITE_FOLLOW_UP},
         {"role": "user", "content": texts.REWRITE_FOLLOW_UP_INPUT.format(

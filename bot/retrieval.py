@@ -204,5 +204,8 @@ class PassageRetriever:
         ]
         return results, (time.perf_counter() - started) * 1000
 
-    def best_dense_score(self, results: list[RetrievedPassage]) -> float:
+    def relevance(self, results: list[RetrievedPassage]) -> float:
+        """The gate's signal: how well the best passage matches (calibrated by `crampbot calibrate`)."""
         return max((r.dense_score for r in results), default=0.0)
+
+    best_dense_score = relevance  # the name the pipeline used first

@@ -1,0 +1,158 @@
+"""What retrieval searches for: normalization, the Russian gloss, follow-ups, long messages.
+
+The rewriter is a scripted stand-in for the local model, so these tests check what the query
+step sends to the model and what it does with the reply; retrieval itself runs on the real index.
+"""
+from __future__ import annotations
+
+import pytest
+
+from bot import texts
+from bot.query import SearchQuery, focus_on_question, is_follow_up, search_query
+from bot.query_normalize import SpellingCorrector
+from bot.query_translate import load_russian_lexicon
+from evals.dataset import GoldQuote
+from evals.metrics import first_hit_rank
+
+SWIM_GOLD = [GoldQuote("000_7043fe233292e3e7.txt",
+                       "This is due to narrowing of the blood vessels. It can be caused by too "
+                       "cold water, a temperature difference")]
+PREGNANCY_GOLD = [
+    GoldQuote("000_7043fe233292e3e7.txt",
+              "in the last trimester, this can be a symptom of gestational diabetes mellitus"),
+    GoldQuote("002_155f91860faa0152.txt", "in pregnant women appears insufficient amounts of calcium"),
+]
+
+
+class ScriptedRewriter:
+    """Stands in for the local model: records each call, answers from a queue."""
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.calls: list[list[dict]] = []
+
+    def __call__(self, messages, max_new_tokens):
+        self.calls.append(messages)
+        assert max_new_tokens <= 64  # rewrites must stay short: they run before retrieval
+        return self.replies.pop(0)
+
+
+def rank_of(retriever, query: SearchQuery, gold) -> int | None:
+    results, _ = retriever.search(query.text)
+    return first_hit_rank(results, gold)
+
+
+# -- normalization ------------------------------------------------------------------------------
+def test_lay_words_and_misspellings_become_the_corpus_terms(fake_settings):
+    text = search_query("my calfs seize up at nite, too much coffe?", [], fake_settings).text
+    assert "calves cramp at night" in text
+    assert "coffee" in text
+
+
+def test_correctly_spelled_words_outside_the_corpus_are_left_alone(fake_settings):
+    text = search_query("could my cholesterol be right", [], fake_settings).text
+    assert text == "could my cholesterol be right"
+
+
+def test_corrector_prefers_a_closer_ordinary_word_over_a_corpus_word():
+    corrector = SpellingCorrector(["contraction", "muscle"], known_words=["connection"])
+    assert corrector.correct("musle conection") == "muscle conection"
+
+
+def test_baseline_searches_the_message_as_written(fake_settings):
+    baseline = fake_settings.model_copy(update={"retrieval": fake_settings.retrieval.model_copy(
+        update={"query_normalization": False})})
+    assert search_query("<b>leg cramp at nite</b>", [], baseline).text == "leg cramp at nite"
+
+
+# -- Russian ------------------------------------------------------------------------------------
+def test_russian_is_glossed_into_english_without_the_model(fake_settings, shared_retriever):
+    query = search_query("почему ноги сводит, когда я плаваю в холодной воде?", [],
+                         fake_settings, rewriter=None)
+    assert query.standalone_question is None
+    assert {"cramp", "leg", "swimming", "cold"} <= set(query.text.split())
+    assert rank_of(shared_retriever, query, SWIM_GOLD) <= 3
+
+
+def test_lexicon_prefers_the_longest_stem():
+    lexicon = load_russian_lexicon()
+    assert lexicon.gloss("травма") == "injury"
+    assert lexicon.gloss("травы") == "herbal"
+    assert lexicon.gloss("какой сегодня курс доллара") == "which"
+
+
+def test_russian_is_translated_by_the_model_and_shown(fake_settings, shared_retriever):
+    rewriter = ScriptedRewriter("Why do my legs cramp when I swim in cold water?")
+    query = search_query("почему ноги сводит, когда я плаваю в холодной воде?", [],
+                         fake_settings, rewriter)
+    assert rewriter.calls[0][0]["content"] == texts.TRANSLATE_QUESTION
+    assert rewriter.calls[0][-1]["content"].startswith("почему ноги сводит")
+    assert query.standalone_question == "Why do my legs cramp when I swim in cold water?"
+    assert query.rewrite_ms >= 0
+    assert rank_of(shared_retriever, query, SWIM_GOLD) <= 3
+
+
+def test_a_failing_model_falls_back_to_the_gloss(fake_settings):
+    def broken(messages, max_new_tokens):
+        raise RuntimeError("out of memory")
+
+    query = search_query("почему сводит икры ночью", [], fake_settings, broken)
+    assert query.standalone_question is None
+    assert {"calf", "night"} <= set(query.text.split())
+
+
+# -- follow-ups ---------------------------------------------------------------------------------
+HISTORY = [("What usually causes leg cramps?",
+            f"Overloading the muscles and a lack of minerals [1].\n\n{texts.DISCLAIMER}")]
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("and what about at night?", True),
+    ("is that dangerous in pregnancy?", True),
+    ("а при беременности?", True),
+    ("Why do calves cramp when swimming in cold water after a long day at work?", False),
+])
+def test_follow_ups_are_recognized(message, expected):
+    assert is_follow_up(message) is expected
+
+
+def test_follow_up_is_condensed_by_the_model_with_the_conversation(fake_settings, shared_retriever):
+    rewriter = ScriptedRewriter("Are leg cramps dangerous in pregnancy?")
+    query = search_query("is that dangerous in pregnancy?", HISTORY, fake_settings, rewriter)
+    prompt = rewriter.calls[0][-1]["content"]
+    assert "What usually causes leg cramps?" in prompt and "is that dangerous" in prompt
+    assert texts.DISCLAIMER not in prompt
+    assert query.standalone_question == "Are leg cramps dangerous in pregnancy?"
+    assert rank_of(shared_retriever, query, PREGNANCY_GOLD) == 1
+
+
+def test_follow_up_without_the_model_searches_the_previous_question_too(fake_settings):
+    history = [("Why do my calves cramp when I swim?", "Cold water narrows the vessels [1].")]
+    query = search_query("and what about at night?", history, fake_settings, rewriter=None)
+    assert "swimming" in query.text and "night" in query.text
+
+
+def test_a_new_question_with_history_is_not_rewritten(fake_settings):
+    rewriter = ScriptedRewriter()
+    query = search_query("Can magnesium deficiency cause calf cramps at night?", HISTORY,
+                         fake_settings, rewriter)
+    assert rewriter.calls == [] and query.standalone_question is None
+
+
+# -- long messages ------------------------------------------------------------------------------
+STORY = ("On Monday I helped my sister move flats, three floors, no lift. Tuesday I was back at "
+         "the warehouse, ten hours on my feet, then the bus was late again. ")
+
+
+def test_long_message_is_focused_on_its_question():
+    message = STORY * 20 + "Anyway, my real question: why do my calves cramp in cold water? " + STORY * 20
+    assert focus_on_question(message) == "why do my calves cramp in cold water?"
+
+
+def test_five_thousand_characters_still_retrieve_for_the_question(fake_settings, shared_retriever):
+    message = (STORY * 40)[:2400] + " So, why do I get leg cramps when swimming? " + STORY * 40
+    message = message[:5000]
+    assert len(message) == 5000
+    query = search_query(message, [], fake_settings)
+    assert len(query.text) < 300
+    assert rank_of(shared_retriever, query, SWIM_GOLD) <= 3
