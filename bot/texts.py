@@ -60,7 +60,10 @@ REWRITE_FOLLOW_UP = (
     "to. Reply with the question only."
 )
 REWRITE_FOLLOW_UP_INPUT = "Conversation:\n{conversation}\n\nLast message: {message}"
+# No topic hint beyond the one word: told "it is about cramps", the model put cramps into an
+# unrelated question ("как вылечить кашель" -> "how can you treat cramps"), fooling the gate.
 TRANSLATE_QUESTION = (
-    "Translate the user's message into English. It is a question about leg or calf cramps. "
-    "Reply with the English translation only."
+    "Translate the user's message into English. Keep its meaning exactly and add nothing. "
+    "(\"икры\" means calves of the legs.) Reply with the English translation only."
 )
+
