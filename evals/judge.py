@@ -33,7 +33,7 @@ _STOP_WORDS = frozenset(
     some such than that the their them then there these they this those through to too under
     until up very was we were what when where which while who whom why will with would you your
     yours may might must often usually sometimes many much one two help helps people person
-    someone something things thing like get gets make makes way ways""".split()
+    someone something things thing like get gets make makes way ways yes""".split()
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
 _MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")

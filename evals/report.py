@@ -222,6 +222,9 @@ def _breakdown_chart(groups: dict, field_name: str) -> bytes:
     for i, (label, values) in enumerate(series):
         xs = [x + i * width for x in range(len(names))]
         ax.bar(xs, [v if v is not None else 0 for v in values], width, label=label)
+        for x, value in zip(xs, values):
+            if value is None:  # not measured: say so rather than draw what looks like a zero
+                ax.text(x, 0.01, "n/a", ha="center", fontsize=6, rotation=90)
     ax.set_xticks([x + width * len(keys) / 2 for x in range(len(names))], names)
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.15))
