@@ -1,4 +1,4 @@
-"""`crampbot` command line: serve, ingest, ask, eval, eval-compare."""
+"""`crampbot` command line: serve, ingest, ask, eval, eval-compare, calibrate, feedback-summary."""
 from __future__ import annotations
 
 import argparse
@@ -74,6 +74,22 @@ def cmd_eval_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from bot.calibrate import calibrate_gate
+
+    result = calibrate_gate(Path(args.set), _settings(args), Path(args.out))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("curve", "signals")}, indent=2))
+    print(f"Wrote {args.out}/gate.json and {args.out}/gate_curve.png")
+    return 0
+
+
+def cmd_feedback_summary(args: argparse.Namespace) -> int:
+    from web.feedback import feedback_path, summarize
+
+    print(summarize(Path(args.file) if args.file else feedback_path(_settings(args))))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crampbot", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
@@ -99,6 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("dirs", nargs="+", help="run folders; the first is the reference")
     cmp_.add_argument("--out", help="also write the table to this file")
     cmp_.set_defaults(func=cmd_eval_compare)
+
+    cal = sub.add_parser("calibrate", parents=[common],
+                         help="choose the relevance-gate threshold from an evaluation set")
+    cal.add_argument("set", nargs="?", default="evals/sets/dev.jsonl", help="evaluation set")
+    cal.add_argument("--out", default="evals/calibration", help="folder for gate.json and the plot")
+    cal.set_defaults(func=cmd_calibrate)
+
+    fb = sub.add_parser("feedback-summary", parents=[common], help="summarize thumbs up/down")
+    fb.add_argument("--file", help="feedback JSON Lines file (default: the configured one)")
+    fb.set_defaults(func=cmd_feedback_summary)
     return parser
 
 
