@@ -30,26 +30,19 @@ MODEL_MISSING = (
 EXTRACTIVE_INTRO = "Here is what the sources say:"
 UNVERIFIED_TAG = "(unverified)"  # marks a kept sentence no shown passage supports
 
+# Measured with the default 1.5B model (/tmp probes, then bench/prompt_formats.py): any prompt that
+# told the model to "reply exactly <refusal>" made it refuse EVERY question, in scope or not. The
+# code decides coverage instead: the calibrated relevance gate declines before the model runs,
+# and verification drops what the sources do not support (falling back to quoting them).
 SYSTEM_PROMPT = (
-    "You are a careful medical-information assistant about leg and calf cramps. "
-    "Answer ONLY from the numbered sources the user gives you. "
-    "After every sentence, cite the source it comes from as [1], [2], etc. "
-    "If the sources do not answer the question, reply exactly: "
-    f"\"{CANNOT_ANSWER}\" "
-    "Write 2 to 4 short plain-English sentences. Do not add a disclaimer."
+    "You answer questions about leg cramps using only the given sources. "
+    "Cite sources like [1]. Answer in 2 to 4 short sentences."
 )
 
-# The rules are repeated at the END of the user turn: measured to keep small models grounded
-# (they follow the most recent instruction best). The question is quoted as data, never as rules.
-USER_PROMPT = (
-    "Sources:\n{sources}\n\n"
-    "Question: {question}\n\n"
-    "Answer the question using only the sources above, in 2 to 4 short sentences, each ending "
-    "with its source number like [1]. If the sources do not answer it, reply exactly: "
-    f"\"{CANNOT_ANSWER}\""
-)
+# User text only ever appears here, after the sources, as the question: never in the rules.
+USER_PROMPT = "Sources:\n{sources}\n\nQuestion: {question}"
 
-SOURCE_LINE = "[{n}] ({section}) {text}"
+SOURCE_LINE = "[{n}] {text}"
 
 # Query rewriting (bot/query.py): the local model turns a follow-up into one standalone English
 # question, or translates a question into English, so retrieval searches the English sources for
@@ -67,3 +60,21 @@ TRANSLATE_QUESTION = (
     "(\"икры\" means calves of the legs.) Reply with the English translation only."
 )
 
+# The web widget, the JSON API and their controls (web/, app.py).
+WIDGET_GREETING = (
+    "Hello! I answer questions about leg and calf cramps from our clinic's sources, and show "
+    "you the passages each answer comes from."
+)
+WIDGET_LAUNCHER_LABEL = "Questions about leg cramps?"
+WIDGET_SUBTITLE = "Answers from our sources · not a diagnosis"
+RATE_LIMITED = (
+    "You have asked a lot of questions in a short time; please try again in a minute."
+)
+REQUEST_TOO_LARGE = "This request is too large; please send a shorter question."
+ORIGIN_NOT_ALLOWED = "This website is not allowed to use the assistant."
+CONVERSATION_NOT_FOUND = (
+    "This conversation has expired or does not exist; please start a new one without a "
+    "conversation_id."
+)
+ANSWER_NOT_FOUND = "That answer is no longer known; feedback can be given on recent answers only."
+HISTORY_AND_CONVERSATION = "Send either a conversation_id or a history, not both."
