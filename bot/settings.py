@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot import texts
 from corpus.settings import CorpusSettings
 from index.settings import EmbeddingSettings, IndexSettings
 
@@ -116,7 +118,67 @@ class AppSettings(BaseModel):
 
     host: str = Field("127.0.0.1", description="Interface the web app listens on.")
     port: int = Field(7860, ge=0, le=65535, description="Port of the web app (0 = any free).")
-    clinic_name: str = Field("Crampbot", description="Name shown in the chat and widget.")
+
+
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?$")
+_COLOUR = r"^#[0-9a-fA-F]{6}$"
+
+
+class WebSettings(BaseModel):
+    """The embeddable widget, the JSON API and their controls (web/, app.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    clinic_name: str = Field(
+        "Crampbot", min_length=1, max_length=80, description="Name shown in the chat and widget."
+    )
+    greeting: str = Field(
+        texts.WIDGET_GREETING, min_length=1, max_length=400,
+        description="First words of the widget, shown until the first question.",
+    )
+    launcher_label: str = Field(
+        texts.WIDGET_LAUNCHER_LABEL, min_length=1, max_length=40,
+        description="Text of the floating button that embed.js adds to a page.",
+    )
+    primary_color: str = Field(
+        "#0f766e", pattern=_COLOUR,
+        description="Clinic colour (#rrggbb): widget header, button, user messages.",
+    )
+    on_primary_color: str = Field(
+        "#ffffff", pattern=_COLOUR, description="Text colour on the clinic colour (#rrggbb)."
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Sites allowed to frame the widget and call the API from a browser, as "
+        "scheme://host[:port] (e.g. https://www.example-clinic.org); our own origin always is.",
+    )
+    rate_limit_per_minute: int = Field(
+        10, ge=1, le=10_000, description="Questions one client (IP address) may ask per minute."
+    )
+    max_request_bytes: int = Field(
+        65_536, ge=1024, description="Larger request bodies are refused with 413."
+    )
+    conversation_ttl_minutes: int = Field(
+        30, ge=1, description="An API conversation is forgotten after this long unused."
+    )
+    max_conversations: int = Field(
+        1000, ge=1, description="API conversations kept in memory; the least recent go first."
+    )
+    feedback_file: Path = Field(
+        Path("feedback") / "feedback.jsonl",
+        description="Thumbs up/down log (JSON Lines), relative to data_dir unless absolute.",
+    )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_only(cls, origins: list[str]) -> list[str]:
+        # Exact origins only: a wildcard or a path would make the browser checks meaningless.
+        cleaned = [origin.strip().rstrip("/").lower() for origin in origins]
+        for origin in cleaned:
+            if not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"'{origin}' is not an origin; write scheme://host[:port], no path, no '*'")
+        return cleaned
 
 
 class Settings(BaseSettings):
@@ -138,6 +200,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     app: AppSettings = Field(default_factory=AppSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @classmethod
     def settings_customise_sources(

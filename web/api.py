@@ -1,0 +1,178 @@
+"""The JSON API for a clinic's own front end: ask (with a conversation), give feedback, health.
+
+Documented by FastAPI's OpenAPI schema at /api/v1/openapi.json. A conversation is either kept
+here (send back the `conversation_id` you got) or by the client (send `history`), so several
+replicas need no shared state when clients send their history.
+"""
+from __future__ import annotations
+
+import secrets
+from typing import Literal
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bot import texts
+from bot.answer import Answer
+from bot.pipeline import CrampBot
+from bot.settings import WebSettings
+from web.conversations import MAX_TURNS_KEPT, ConversationStore, ExpiringStore
+from web.feedback import FeedbackStore
+from web.security import RateLimiter, client_key, retry_after_header
+
+PREFIX = "/api/v1"
+_RECENT_ANSWERS = 5000  # answers that can still receive feedback (per process)
+
+
+class HistoryTurn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(description="An earlier question.")
+    answer: str = Field(description="The `answer` the API gave to it (without the disclaimer).")
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"question": "Why do my calves cramp at night?"}]},
+    )
+
+    question: str = Field(description="The visitor's question, as typed.")
+    conversation_id: str | None = Field(
+        None, max_length=64,
+        description="Continue a conversation kept by the server (from an earlier reply). "
+        "Omit it, and `history`, to start a new one.")
+    history: list[HistoryTurn] | None = Field(
+        None, max_length=MAX_TURNS_KEPT,
+        description="Earlier turns kept by the client, oldest first; the server then keeps "
+        "nothing and returns no conversation_id. Use instead of conversation_id.")
+
+    @model_validator(mode="after")
+    def _one_kind_of_memory(self) -> "AskRequest":
+        if self.conversation_id is not None and self.history is not None:
+            raise ValueError(texts.HISTORY_AND_CONVERSATION)
+        return self
+
+
+class CitationOut(BaseModel):
+    number: int = Field(description="The n of the [n] markers in `answer`.")
+    title: str = Field(description="Title of the source document.")
+    section: str = Field(description="Section of the source the passage is from.")
+    text: str = Field(description="The cited passage, cleaned for reading.")
+    original: str = Field(description="The passage's original (machine-translated) wording.")
+    supporting_sentence: str = Field(
+        description="The passage sentence that best supports the answer ('' if none).")
+    source: str = Field(description="File name of the source in the corpus.")
+    passage_id: str = Field(description="Stable id of the passage.")
+
+
+class AskResponse(BaseModel):
+    answer: str = Field(description="The reply without the disclaimer, with [n] citation markers.")
+    disclaimer: str = Field(description="Show it with every answer.")
+    citations: list[CitationOut]
+    declined: bool = Field(description="The sources do not cover the question.")
+    red_flag: bool = Field(description="Urgent-care advice: show it prominently.")
+    error: bool = Field(description="The input was refused or something failed; `answer` says why.")
+    extractive: bool = Field(description="The answer quotes source sentences instead of a summary.")
+    verified_fraction: float | None = Field(
+        description="Share of the answer's sentences supported by the cited passages.")
+    answer_id: str = Field(description="Names this answer for POST /api/v1/feedback.")
+    conversation_id: str | None = Field(
+        description="Send it with the next question to continue; null when history was sent.")
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    answer_id: str = Field(max_length=64, description="From the answer's reply.")
+    rating: Literal["up", "down"] = Field(description="Thumbs up or down.")
+
+
+class FeedbackResponse(BaseModel):
+    recorded: bool
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    model_ready: bool = Field(description="False until the language model has been loaded.")
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+_ASK_ERRORS = {
+    403: {"model": Problem, "description": "Sent by a browser from a site that is not allowed."},
+    404: {"model": Problem, "description": "Unknown or expired conversation_id."},
+    413: {"model": Problem, "description": "Request body over the size limit."},
+    429: {"model": Problem, "description": "Too many questions; see the Retry-After header."},
+}
+
+
+def api_router(bot: CrampBot, web: WebSettings, *, limiter: RateLimiter,
+               feedback: FeedbackStore) -> APIRouter:
+    """The /api/v1 routes, answering with `bot` under the given controls."""
+    router = APIRouter(prefix=PREFIX, tags=["assistant"])
+    conversations = ConversationStore(web.max_conversations, web.conversation_ttl_minutes * 60)
+    answers: ExpiringStore[Answer] = ExpiringStore(_RECENT_ANSWERS, web.conversation_ttl_minutes * 60)
+
+    # Plain `def`: FastAPI runs it in its thread pool, so a long answer blocks no other request.
+    @router.post("/ask", response_model=AskResponse, responses=_ASK_ERRORS,
+                 summary="Ask a question and get a cited answer")
+    def ask(body: AskRequest, request: Request) -> AskResponse:
+        wait = limiter.retry_after(client_key(request))
+        if wait is not None:
+            raise HTTPException(429, texts.RATE_LIMITED, headers=retry_after_header(wait))
+        conversation_id, history = _conversation(conversations, body)
+        answer = bot.ask(body.question, history)
+        if conversation_id is not None and not answer.error:
+            conversations.add_turn(conversation_id, body.question, answer.text)
+        answer_id = secrets.token_urlsafe(12)
+        answers.put(answer_id, answer)
+        return _response(answer, answer_id, conversation_id)
+
+    @router.post("/feedback", response_model=FeedbackResponse,
+                 responses={404: {"model": Problem, "description": "Unknown or expired answer_id."},
+                            413: {"model": Problem, "description": "Request body too large."}},
+                 summary="Thumbs up or down on an answer")
+    def give_feedback(body: FeedbackRequest) -> FeedbackResponse:
+        answer = answers.get(body.answer_id)
+        if answer is None:
+            raise HTTPException(404, texts.ANSWER_NOT_FOUND)
+        feedback.record(answer, body.rating, "api", body.answer_id)
+        return FeedbackResponse(recorded=True)
+
+    @router.get("/health", response_model=Health, summary="Is the server up, is the model loaded")
+    def health() -> Health:
+        return Health(status="ok", model_ready=bot.model_ready)
+
+    return router
+
+
+def _conversation(conversations: ConversationStore, body: AskRequest
+                  ) -> tuple[str | None, list[tuple[str, str]]]:
+    """(conversation id or None, earlier turns) for a request."""
+    if body.history is not None:
+        return None, [(turn.question, turn.answer) for turn in body.history]
+    if body.conversation_id is None:
+        return conversations.start(), []
+    turns = conversations.turns(body.conversation_id)
+    if turns is None:
+        raise HTTPException(404, texts.CONVERSATION_NOT_FOUND)
+    return body.conversation_id, list(turns)
+
+
+def _response(answer: Answer, answer_id: str, conversation_id: str | None) -> AskResponse:
+    return AskResponse(
+        answer=answer.text, disclaimer=answer.disclaimer,
+        citations=[
+            CitationOut(number=c.number, title=c.passage.title, section=c.passage.section,
+                        text=c.passage.text, original=c.passage.original,
+                        supporting_sentence=c.supporting_sentence, source=c.passage.source,
+                        passage_id=c.passage.id)
+            for c in answer.citations
+        ],
+        declined=answer.declined, red_flag=answer.red_flag, error=answer.error,
+        extractive=answer.extractive, verified_fraction=answer.verified_fraction,
+        answer_id=answer_id, conversation_id=conversation_id,
+    )

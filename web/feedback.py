@@ -1,0 +1,199 @@
+"""Thumbs up/down on answers: an append-only JSON Lines log and a summary of it.
+
+A record holds what was asked and answered, the cited sources, the reply's flags and the UTC
+time, and nothing about who asked: no IP address, no conversation id, no browser details.
+Every vote is a new line (changing or withdrawing a vote appends another); the summary counts
+the latest vote per answer.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from filelock import FileLock
+
+from bot.answer import Answer
+from bot.settings import Settings
+
+Rating = Literal["up", "down", "none"]
+Surface = Literal["widget", "chat", "api"]
+
+_MOST_DISLIKED = 5
+_QUOTE_CHARS = 90
+
+
+def feedback_path(settings: Settings) -> Path:
+    """Where the log lives: settings.web.feedback_file, relative to data_dir unless absolute."""
+    return settings.data_dir / settings.web.feedback_file
+
+
+def rating_from_vote(liked: bool | str | None) -> Rating:
+    """Gradio's like event says True (thumbs up), False (down), or "" when a vote is undone."""
+    if liked is True:
+        return "up"
+    if liked is False:
+        return "down"
+    return "none"
+
+
+def feedback_record(answer: Answer, rating: Rating, surface: Surface, answer_id: str,
+                    now: datetime | None = None) -> dict:
+    """The line stored for one vote."""
+    when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return {
+        "time": when.isoformat(timespec="seconds"),
+        "answer_id": answer_id,
+        "rating": rating,
+        "surface": surface,
+        "question": answer.question,
+        "answer": answer.text,
+        "citations": [
+            {"number": c.number, "title": c.passage.title, "section": c.passage.section,
+             "source": c.passage.source, "passage_id": c.passage.id}
+            for c in answer.citations
+        ],
+        "declined": answer.declined,
+        "red_flag": answer.red_flag,
+        "error": answer.error,
+        "extractive": answer.extractive,
+        "verified_fraction": answer.verified_fraction,
+    }
+
+
+class FeedbackStore:
+    """Appends votes to one JSON Lines file, safely from many threads and processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._thread_lock = threading.Lock()
+        # FileLock serializes writers in other processes (several server workers); the
+        # thread lock keeps this process's threads from queueing on the file lock's polling.
+        self._file_lock = FileLock(str(self.path) + ".lock")
+
+    def record(self, answer: Answer, rating: Rating, surface: Surface, answer_id: str) -> dict:
+        record = feedback_record(answer, rating, surface, answer_id)
+        self.append(record)
+        return record
+
+    def append(self, record: dict) -> None:
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._thread_lock, self._file_lock:
+            # O_APPEND puts every write at the end even if another writer bypasses the lock;
+            # one write per line, so a line is never interleaved with another.
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                written = os.write(descriptor, line)
+                if written != len(line):
+                    raise OSError(f"short write to {self.path}: {written} of {len(line)} bytes")
+            finally:
+                os.close(descriptor)
+
+
+@dataclass(frozen=True)
+class FeedbackLog:
+    records: list[dict]
+    unreadable_lines: int
+
+
+def read_feedback(path: Path) -> FeedbackLog:
+    """All records in file order; lines that are not JSON objects are counted, not fatal."""
+    records, unreadable = [], 0
+    if not Path(path).is_file():
+        return FeedbackLog([], 0)
+    with open(path, encoding="utf-8") as log:
+        for line in log:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                unreadable += 1
+                continue
+            if isinstance(record, dict) and record.get("answer_id") and record.get("rating"):
+                records.append(record)
+            else:
+                unreadable += 1
+    return FeedbackLog(records, unreadable)
+
+
+def latest_votes(records: list[dict]) -> list[dict]:
+    """The last vote on each answer, in the order answers were first voted on."""
+    latest: dict[str, dict] = {}
+    for record in records:
+        latest[record["answer_id"]] = record
+    return list(latest.values())
+
+
+def summarize(path: Path) -> str:
+    """A plain-text report of the log for `crampbot feedback-summary`."""
+    log = read_feedback(Path(path))
+    if not log.records:
+        note = f" ({log.unreadable_lines} unreadable lines)" if log.unreadable_lines else ""
+        return f"No feedback recorded yet in {path}{note}."
+    votes = latest_votes(log.records)
+    counted = [vote for vote in votes if vote["rating"] in ("up", "down")]
+    ups = sum(vote["rating"] == "up" for vote in counted)
+    downs = len(counted) - ups
+    times = sorted(record["time"] for record in log.records if record.get("time"))
+    lines = [
+        f"Feedback in {path}: {len(log.records)} votes on {len(votes)} answers"
+        + (f", {times[0]} to {times[-1]}" if times else "") + ".",
+        "The latest vote on each answer counts"
+        + (f"; {len(votes) - len(counted)} votes were withdrawn" if len(votes) > len(counted)
+           else "") + ".",
+        "",
+        f"  thumbs up    {ups:5d}  {_percent(ups, len(counted))}",
+        f"  thumbs down  {downs:5d}  {_percent(downs, len(counted))}",
+        "",
+        "By kind of reply (up / down):",
+        *_by_kind(counted),
+        "",
+        "By where it was given: " + ", ".join(
+            f"{surface} {count}" for surface, count in
+            Counter(vote.get("surface", "?") for vote in counted).most_common()),
+    ]
+    lines += _most_disliked(counted)
+    if log.unreadable_lines:
+        lines += ["", f"{log.unreadable_lines} unreadable lines were skipped."]
+    return "\n".join(lines)
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"({100 * part / whole:.0f}%)" if whole else ""
+
+
+def _kind(vote: dict) -> str:
+    if vote.get("red_flag"):
+        return "urgent-care advice"
+    if vote.get("error"):
+        return "error or refused input"
+    if vote.get("declined"):
+        return "declined"
+    return "quoted from the sources" if vote.get("extractive") else "answered"
+
+
+def _by_kind(votes: list[dict]) -> list[str]:
+    ups, downs = Counter(), Counter()
+    for vote in votes:
+        (ups if vote["rating"] == "up" else downs)[_kind(vote)] += 1
+    kinds = sorted(set(ups) | set(downs), key=lambda kind: -(ups[kind] + downs[kind]))
+    return [f"  {kind:<24} {ups[kind]:4d} / {downs[kind]:<4d}" for kind in kinds]
+
+
+def _most_disliked(votes: list[dict]) -> list[str]:
+    disliked = Counter(" ".join(vote.get("question", "").split()).casefold()
+                       for vote in votes if vote["rating"] == "down")
+    if not disliked:
+        return []
+    lines = ["", "Most disliked questions:"]
+    for question, count in disliked.most_common(_MOST_DISLIKED):
+        shown = question if len(question) <= _QUOTE_CHARS else question[:_QUOTE_CHARS] + "..."
+        lines.append(f"  {count:3d} x  {shown!r}")
+    return lines

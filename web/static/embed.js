@@ -1,0 +1,140 @@
+/*
+ * crampbot embed script: one <script> tag adds a floating chat button that opens the clinic's
+ * assistant in a frame.
+ *
+ *   <script src="https://OUR-HOST/embed.js" defer
+ *           data-label="Questions about leg cramps?" data-color="#0f766e"
+ *           data-position="right" data-open="false"></script>
+ *
+ * Every data-* attribute is optional; the defaults come from the server's settings. The frame
+ * loads only when the button is first pressed, so the clinic's page stays as fast as before.
+ * The button lives in a shadow root, so the page's CSS and ours cannot affect each other.
+ * window.CrampbotWidget.open() / .close() / .toggle() let the page drive it.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || window.CrampbotWidget) return;
+
+  var defaults = /*@defaults*/{};
+  var data = script.dataset;
+  var colourPattern = /^#[0-9a-fA-F]{6}$/;
+  var colour = colourPattern.test(data.color || "") ? data.color : (defaults.color || "#0f766e");
+  var textColour = colourPattern.test(data.textColor || "") ? data.textColor
+    : (defaults.textColor || "#ffffff");
+  var label = data.label || defaults.label || "Questions?";
+  var title = data.title || defaults.title || "Chat";
+  var side = data.position === "left" ? "left" : "right";
+  var widgetUrl = new URL(defaults.path || "widget/", script.src).href;
+
+  var CHAT_ICON = '<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">' +
+    '<path fill="currentColor" d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1' +
+    '-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1' +
+    ' 0 0 .01z"/></svg>';
+  var CLOSE_ICON = '<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">' +
+    '<path fill="currentColor" d="M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4L12 13.4 ' +
+    '6.4 19 5 17.6 10.6 12 5 6.4z"/></svg>';
+
+  var STYLE = [
+    ":host { all: initial; }",
+    ".launcher { position: fixed; bottom: 20px; SIDE: 20px; z-index: 2147483000;",
+    "  display: flex; align-items: center; gap: 10px; padding: 0 20px 0 16px; height: 54px;",
+    "  border: 0; border-radius: 27px; cursor: pointer; background: COLOUR; color: TEXT;",
+    "  font: 600 15px/1 system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif;",
+    "  box-shadow: 0 6px 20px rgba(0,0,0,.22); transition: transform .15s ease; }",
+    ".launcher:hover { transform: translateY(-2px); }",
+    ".launcher:focus-visible { outline: 3px solid COLOUR; outline-offset: 3px; }",
+    ".launcher.open { width: 54px; padding: 0; justify-content: center; }",
+    ".launcher.open .text { display: none; }",
+    ".panel { position: fixed; bottom: 88px; SIDE: 20px; z-index: 2147483000;",
+    "  width: 400px; height: min(660px, calc(100vh - 112px)); border-radius: 16px;",
+    "  overflow: hidden; background: #fff; box-shadow: 0 12px 48px rgba(0,0,0,.28);",
+    "  display: none; }",
+    ".panel.open { display: block; }",
+    ".panel iframe { width: 100%; height: 100%; border: 0; display: block; }",
+    "@media (max-width: 480px) {",
+    "  .panel { top: 0; left: 0; right: 0; bottom: 76px; width: auto; height: auto;",
+    "    border-radius: 0; }",
+    "  .launcher { bottom: 12px; SIDE: 12px; }",
+    "}"
+  ].join("\n").replace(/SIDE/g, side).replace(/COLOUR/g, colour).replace(/TEXT/g, textColour);
+
+  var host = document.createElement("div");
+  host.id = "crampbot-widget";
+  var root = host.attachShadow({ mode: "open" });
+  var style = document.createElement("style");
+  style.textContent = STYLE;
+
+  var launcher = document.createElement("button");
+  launcher.type = "button";
+  launcher.className = "launcher";
+  launcher.setAttribute("aria-expanded", "false");
+  launcher.setAttribute("aria-controls", "crampbot-panel");
+  var text = document.createElement("span");
+  text.className = "text";
+  text.textContent = label;  // text, never HTML: the label comes from the page or settings
+
+  var panel = document.createElement("div");
+  panel.className = "panel";
+  panel.id = "crampbot-panel";
+  panel.setAttribute("role", "dialog");
+  panel.setAttribute("aria-label", title);
+
+  function showIcon(open) {
+    launcher.innerHTML = open ? CLOSE_ICON : CHAT_ICON;  // fixed markup from this file only
+    launcher.appendChild(text);
+    launcher.setAttribute("aria-label", open ? "Close " + title : label);
+  }
+
+  function open() {
+    if (!panel.firstChild) {
+      var frame = document.createElement("iframe");
+      frame.src = widgetUrl;
+      frame.title = title;
+      frame.setAttribute("referrerpolicy", "strict-origin");
+      panel.appendChild(frame);
+    }
+    panel.classList.add("open");
+    launcher.classList.add("open");
+    launcher.setAttribute("aria-expanded", "true");
+    showIcon(true);
+  }
+
+  function close() {
+    panel.classList.remove("open");
+    launcher.classList.remove("open");
+    launcher.setAttribute("aria-expanded", "false");
+    showIcon(false);
+  }
+
+  function toggle() {
+    if (panel.classList.contains("open")) close(); else open();
+  }
+
+  launcher.addEventListener("click", toggle);
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && panel.classList.contains("open")) close();
+  });
+  // Escape pressed inside the widget: the frame asks us to close (see web/widget.py).
+  window.addEventListener("message", function (event) {
+    var frame = panel.firstChild;
+    if (!frame || event.source !== frame.contentWindow) return;
+    if (event.origin !== new URL(widgetUrl).origin) return;
+    if (event.data && event.data.crampbot === "close") {
+      close();
+      launcher.focus();
+    }
+  });
+  showIcon(false);
+  root.appendChild(style);
+  root.appendChild(panel);
+  root.appendChild(launcher);
+
+  function mount() {
+    document.body.appendChild(host);
+    if (data.open === "true") open();
+  }
+  if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+
+  window.CrampbotWidget = { open: open, close: close, toggle: toggle };
+})();
