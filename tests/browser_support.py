@@ -1,11 +1,14 @@
 """Helpers for browser tests: serve the chat on a free 127.0.0.1 port, and launch Chromium.
 
-Both servers stop by themselves: at the end of the `with` block, and after a hard timeout even
-if the test hangs (a watchdog thread for the in-process server; coreutils `timeout` around the
+All servers stop by themselves: at the end of the `with` block, and after a hard timeout even
+if the test hangs (a watchdog thread for the in-process servers; coreutils `timeout` around the
 subprocess, which also ends it if pytest itself is killed).
 """
 from __future__ import annotations
 
+import functools
+import http.server
+import io
 import os
 import signal
 import socket
@@ -107,6 +110,79 @@ def _stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
+
+
+@contextmanager
+def serve_asgi_in_thread(app, timeout_s: float = 300, startup_timeout_s: float = 60
+                        ) -> Iterator[str]:
+    """Run an ASGI app (the FastAPI server of app.build_server) with uvicorn in this process on
+    127.0.0.1; yields its base URL (no trailing slash)."""
+    import uvicorn
+
+    port = free_port()
+    # Open event streams of pages still connected must not hold up the end of a test.
+    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning",
+                                           timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    watchdog = threading.Timer(timeout_s, lambda: setattr(server, "should_exit", True))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        deadline = time.monotonic() + startup_timeout_s
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"uvicorn did not start on port {port}")
+            time.sleep(0.05)
+        yield f"http://{HOST}:{port}"
+    finally:
+        watchdog.cancel()
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@contextmanager
+def serve_directory(directory: Path, replacements: dict[str, str] | None = None,
+                    port: int | None = None, timeout_s: float = 300) -> Iterator[str]:
+    """Serve a folder of static files on 127.0.0.1 (another origin than the app), with text
+    replaced in its .html files (e.g. the app's URL); yields its base URL (no trailing slash)."""
+    replacements = replacements or {}
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def send_head(self):
+            path = Path(self.translate_path(self.path))
+            if path.is_dir():
+                path = path / "index.html"
+            if path.suffix != ".html" or not path.is_file():
+                return super().send_head()
+            text = path.read_text(encoding="utf-8")
+            for old, new in replacements.items():
+                text = text.replace(old, new)
+            body = text.encode("utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return io.BytesIO(body)
+
+        def log_message(self, *args) -> None:  # quiet test output
+            pass
+
+    port = port or free_port()
+    handler = functools.partial(Handler, directory=str(directory))
+    httpd = http.server.ThreadingHTTPServer((HOST, port), handler)
+    thread = threading.Thread(target=httpd.serve_forever, name=f"static-{port}", daemon=True)
+    thread.start()
+    watchdog = threading.Timer(timeout_s, httpd.shutdown)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield f"http://{HOST}:{port}"
+    finally:
+        watchdog.cancel()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=15)
 
 
 def launch_chromium(playwright):
