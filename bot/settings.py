@@ -63,8 +63,11 @@ class RetrievalSettings(BaseModel):
 class GenerationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["transformers", "fake"] = Field(
-        "transformers", description="Which Generator implementation answers."
+    backend: Literal["transformers", "llamacpp", "openai", "fake"] = Field(
+        "transformers",
+        description="Which Generator answers: transformers (default install), llamacpp (the "
+        "optional llama-cpp-python extra, runs the GGUF directly), openai (an OpenAI-compatible "
+        "inference server at base_url), fake (tests).",
     )
     model: str = Field(
         "qwen2.5-coder-1.5b-instruct",
@@ -84,6 +87,27 @@ class GenerationSettings(BaseModel):
     history_turns: int = Field(3, ge=0, description="Earlier turns sent back to the model.")
     max_passage_chars: int = Field(
         600, ge=100, description="Each passage is cut to this many characters in the prompt."
+    )
+    quantization: Literal["none", "int8-dynamic"] = Field(
+        "none",
+        description="transformers only: 'int8-dynamic' stores the linear layers' weights as int8 "
+        "(torch dynamic quantization, float32 activations) after loading.",
+    )
+    context_tokens: int = Field(
+        4096, ge=512, le=32768, description="llama.cpp context window (prompt + answer) in tokens."
+    )
+    base_url: str | None = Field(
+        None,
+        description="openai backend: the server's OpenAI API root, e.g. http://127.0.0.1:8080/v1; "
+        "`model` is the model name sent to it.",
+    )
+    api_key_env: str = Field(
+        "CRAMPBOT_INFERENCE_API_KEY",
+        description="openai backend: environment variable holding the server's API key "
+        "(unset or empty = send none). The key itself never goes into a config file.",
+    )
+    request_timeout_s: float = Field(
+        120.0, gt=0, description="openai backend: seconds to wait for the server between two pieces."
     )
 
 

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,7 @@ class TransformersGenerator:
                     f"Loading {self.name} from {self.resolved.path} failed ({type(error).__name__}: "
                     f"{str(error).splitlines()[0] if str(error) else 'no details'})."
                 ) from error
+            model = _quantized(model, self.settings.quantization)
             if tokenizer.chat_template is None:
                 raise ModelNotAvailable(f"{self.name} has no chat template, so it cannot be used as a chat model.")
             self._tokenizer = tokenizer
@@ -229,6 +231,26 @@ class TransformersGenerator:
             logger.warning("Could not cache the dequantized model in %s: %s", cache, error)
         finally:
             shutil.rmtree(partial, ignore_errors=True)
+
+
+def _quantized(model: Any, quantization: str) -> Any:
+    """The model with its linear layers' weights in int8 when asked ('int8-dynamic'), else as is.
+
+    torch's dynamic quantization keeps int8 weights (per output channel) and quantizes each
+    activation on the fly; its int8 matrix kernels need float32 around them, so the rest of
+    the model (embeddings, norms) runs in float32.
+    """
+    if quantization == "none":
+        return model
+    if quantization != "int8-dynamic":
+        raise ValueError(f"unknown quantization {quantization!r}")
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    model = model.to(torch.float32)
+    with warnings.catch_warnings():
+        # torch deprecates this eager API in favour of torchao, which is not a dependency here.
+        warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning, UserWarning))
+        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
 
 
 class _Cancelled(StoppingCriteria):
