@@ -84,7 +84,8 @@ def search_query(
             text = f"{plain_text_for_retrieval(history[-1][0])[:_HISTORY_CHARS]} {text}"
     elif detect_language(text) == "ru":
         standalone = _translate(text, rewriter, retrieval.rewrite_max_new_tokens)
-    rewrite_ms = (time.perf_counter() - started) * 1000 if standalone is not None else 0.0
+    # Charged even when the rewrite was discarded: the user waited for it all the same.
+    rewrite_ms = (time.perf_counter() - started) * 1000
     english = standalone or text
     if normalize:
         if _has_cyrillic(text):
@@ -164,7 +165,12 @@ def _rewrite(messages: list[ChatMessage], rewriter: Rewriter, max_new_tokens: in
     for prefix in ("Question:", "Standalone question:", "Translation:", "English:"):
         if line.lower().startswith(prefix.lower()):
             line = line[len(prefix):].strip()
-    return line or None
+    if not line or detect_language(line) != "en":
+        # Small models sometimes answer in the user's language instead of rewriting; such a
+        # reply is neither searchable English nor worth showing as "what was searched".
+        log.info("query rewrite discarded: %r", line[:80])
+        return None
+    return line
 
 
 def _has_cyrillic(text: str) -> bool:

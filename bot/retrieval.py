@@ -53,12 +53,15 @@ def _stem(word: str) -> str:
         word = word[:-3] + "y"
     elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
         word = word[:-1]
-    for suffix in ("ing", "ed"):
+    for suffix in ("ing", "ed", "er"):
         stem = word[: -len(suffix)]
+        # "-er" too ("swimmers" -> "swim", "older" -> "old"); it also cuts "water" to "wat", which
+        # is harmless because both sides of the match are cut the same way.
         if word.endswith(suffix) and len(stem) >= 3 and any(c in "aeiouy" for c in stem):
             word = stem[:-1] if stem[-1] == stem[-2] and stem[-1] not in "aeiouls" else stem
             break
     return word[:-1] if len(word) > 3 and word.endswith("e") else word
+
 
 
 class DenseRetriever(BaseRetriever):

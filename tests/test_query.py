@@ -156,3 +156,11 @@ def test_five_thousand_characters_still_retrieve_for_the_question(fake_settings,
     query = search_query(message, [], fake_settings)
     assert len(query.text) < 300
     assert rank_of(shared_retriever, query, SWIM_GOLD) <= 3
+
+
+def test_a_rewrite_that_is_not_english_is_discarded(fake_settings):
+    rewriter = ScriptedRewriter("Вероятно, при беременности это опасно, так как стресс...")
+    history = [("Почему икры сводит по ночам?", "Из-за стресса и нерегулярного питания [1].")]
+    query = search_query("а при беременности это опасно?", history, fake_settings, rewriter)
+    assert query.standalone_question is None
+    assert "pregnancy" in query.text and "night" in query.text
