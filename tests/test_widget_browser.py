@@ -257,5 +257,6 @@ def test_rate_limit_answers_politely_in_the_chat(fake_settings, shared_retriever
 
         assert second.locator(".cb-answer").inner_text().strip() == texts.RATE_LIMITED
         assert second.locator(".cb-disclaimer").inner_text().strip() == texts.DISCLAIMER
-        assert page.locator("#crampbot-message textarea").is_enabled()  # can ask again later
+        # The box comes back (a separate event after the reply): one can ask again later.
+        playwright_api.expect(page.locator("#crampbot-message textarea")).to_be_enabled()
         screenshot(page, "widget-rate-limited")
