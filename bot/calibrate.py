@@ -5,7 +5,8 @@ set through retrieval (no language model: Russian goes through the lexicon gloss
 retrieval-only evaluation), records the gate's signal for each, and writes:
   DIR/gate_curve.png   decline rate of each category against the threshold, choice marked;
   DIR/gate.json        the chosen threshold, both rates at it, the whole curve and every signal.
-The choice: the threshold that declines the most out_of_scope questions while declining at most
+It also reports both rates at the configured retrieval.gate_threshold, to check a threshold
+chosen on one set against another. The choice: the threshold that declines the most out_of_scope questions while declining at most
 `max_in_scope_decline` of in_scope ones; among equally good thresholds, the middle of their
 range, so the margin to both sides is as wide as the data allows. Put it in the preset's
 retrieval.gate_threshold.
@@ -41,9 +42,14 @@ def calibrate_gate(set_path: Path, settings: Settings, out_dir: Path,
     unanswerable = [s["signal"] for s in signals if s["category"] == "out_of_scope"]
     curve = decline_curve(answerable, unanswerable)
     choice = choose_threshold(curve, max_in_scope_decline)
+    configured = settings.retrieval.gate_threshold
     result = {
         "set": str(set_path), "preset": settings.preset, "signal": "best dense cosine",
         "max_in_scope_decline": max_in_scope_decline, **choice,
+        # How the threshold in use does on this set: the check on a held-out set.
+        "configured": {"threshold": configured,
+                       "in_scope_declined": _share_below(answerable, configured),
+                       "out_of_scope_declined": _share_below(unanswerable, configured)},
         "in_scope_cases": len(answerable), "out_of_scope_cases": len(unanswerable),
         "curve": curve, "signals": signals,
     }
@@ -90,12 +96,15 @@ def plot_curve(result: dict, path: Path) -> None:
     curve = result["curve"]
     thresholds = [p["threshold"] for p in curve]
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.step(thresholds, [p["out_of_scope_declined"] for p in curve], where="mid",
+    ax.step(thresholds, [p["out_of_scope_declined"] for p in curve], where="post",
             label=f"out_of_scope declined (n={result['out_of_scope_cases']})", color="tab:green")
-    ax.step(thresholds, [p["in_scope_declined"] for p in curve], where="mid",
+    ax.step(thresholds, [p["in_scope_declined"] for p in curve], where="post",
             label=f"in_scope declined (n={result['in_scope_cases']})", color="tab:red")
     ax.axvline(result["threshold"], color="black", linestyle="--",
                label=f"chosen {result['threshold']:.3f}")
+    if result["configured"]["threshold"] != result["threshold"]:
+        ax.axvline(result["configured"]["threshold"], color="grey", linestyle="-.",
+                   label=f"configured {result['configured']['threshold']:.3f}")
     ax.axhline(result["max_in_scope_decline"], color="tab:red", linestyle=":", linewidth=1)
     ax.axhline(0.95, color="tab:green", linestyle=":", linewidth=1)
     ax.set_xlabel(f"gate threshold ({result['signal']})")

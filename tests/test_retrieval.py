@@ -111,4 +111,6 @@ def test_calibrate_writes_the_curve_and_the_choice(fake_settings, shared_retriev
     assert result["in_scope_declined"] == 0.0 and result["out_of_scope_declined"] == 1.0
     written = json.loads((tmp_path / "out" / "gate.json").read_text(encoding="utf-8"))
     assert written["threshold"] == result["threshold"]
+    assert written["configured"]["threshold"] == fake_settings.retrieval.gate_threshold
+    assert written["configured"]["out_of_scope_declined"] == 1.0
     assert (tmp_path / "out" / "gate_curve.png").read_bytes()[:4] == b"\x89PNG"
