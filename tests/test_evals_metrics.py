@@ -194,7 +194,7 @@ def test_injection_checks_leak_html_and_disclaimer():
 
 def test_prompt_fragments_exclude_the_refusal_sentence():
     fragments = prompt_fragments()
-    assert any("answer only from the numbered sources" in f for f in fragments)
+    assert any("using only the given sources" in f for f in fragments)
     assert not any("my sources don t cover" in f for f in fragments)
 
 
