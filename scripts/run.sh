@@ -30,6 +30,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   $pip install --quiet --no-deps -e .
   if [ "$want_dev" = dev ]; then
     $pip install --quiet -r requirements-dev.txt -c constraints.txt
+    # The OpenAI-compatible backend is tested against a real llama.cpp server; pip compiles it
+    # (about 10 minutes the first time on 2 cores, then it comes from pip's wheel cache).
+    $pip install --quiet -r requirements-llamacpp.txt -c constraints.txt
   fi
   echo "$digest" > "$stamp"
 fi
