@@ -1,8 +1,10 @@
 """Evaluation sets: JSON Lines of cases, validated completely before any work starts.
 
 One case per line with the required fields below; any other field (`style`, `note`, ...) is kept
-in `EvalCase.extra` and can be used to break results down. Every malformed line is reported at
-once, with its line number, so a set can be fixed in one pass.
+in `EvalCase.extra` and can be used to break results down. One optional field has a meaning:
+`history`, the earlier turns of the conversation as [user message, assistant answer] pairs, which
+the runner passes to the bot with the question. Every malformed line is reported at once, with
+its line number, so a set can be fixed in one pass.
 """
 from __future__ import annotations
 
@@ -43,6 +45,11 @@ class EvalCase:
     must_mention: list[list[str]]  # any-of groups; a good answer satisfies every group
     extra: dict[str, Any] = field(default_factory=dict)  # unknown fields, kept verbatim
     line: int = 0  # line number in the set file, for messages
+
+    @property
+    def history(self) -> list[tuple[str, str]]:
+        """Earlier (user message, assistant answer) turns sent with the question; usually none."""
+        return [(user, assistant) for user, assistant in self.extra.get("history", [])]
 
 
 def load_cases(path: str | Path, raw_dir: str | Path | None = None) -> list[EvalCase]:
@@ -103,6 +110,8 @@ def _parse_line(
         )
     gold = _parse_gold(data.get("gold", []), problems, raw_texts)
     must_mention = _parse_must_mention(data.get("must_mention", []), problems)
+    if not _is_history(data.get("history", [])):
+        problems.append("'history' must be a list of [user message, assistant answer] string pairs")
     if problems:
         return None, problems
     extra = {key: value for key, value in data.items() if key not in REQUIRED_FIELDS}
@@ -146,6 +155,13 @@ def _parse_must_mention(value: Any, problems: list[str]) -> list[list[str]]:
         problems.append("'must_mention' must be a list of non-empty lists of non-empty strings")
         return []
     return [list(group) for group in value]
+
+
+def _is_history(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(turn, list) and len(turn) == 2 and all(isinstance(t, str) for t in turn)
+        for turn in value
+    )
 
 
 class _RawTexts:

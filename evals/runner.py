@@ -1,8 +1,8 @@
 """Runs an evaluation set through the bot exactly as a user reaches it, and writes the results.
 
-Per case: `CrampBot.retrieve` (the retrieval metrics always come from it, so a full run and a
---retrieval-only run report the same retrieval numbers) and, unless retrieval-only,
-`CrampBot.ask` (everything else). Writes metrics.json, cases.jsonl, report.md and report.html.
+Per case, with the case's conversation `history` if it has one: `CrampBot.retrieve` (the
+retrieval metrics always come from it, so a full run and a --retrieval-only run report the same
+retrieval numbers) and, unless retrieval-only, `CrampBot.ask` (everything else). Writes metrics.json, cases.jsonl, report.md and report.html.
 """
 from __future__ import annotations
 
@@ -92,9 +92,9 @@ def _warm_up(bot, retrieval_only: bool) -> float:
 def _run_case(bot, case: EvalCase, retrieval_only: bool) -> CaseOutcome:
     started = time.perf_counter()
     try:
-        retrieved = bot.retrieve(case.question)
+        retrieved = bot.retrieve(case.question, case.history)
         retrieval_ms = (time.perf_counter() - started) * 1000
-        answer = None if retrieval_only else bot.ask(case.question)
+        answer = None if retrieval_only else bot.ask(case.question, case.history)
     except Exception as error:  # a crash is a finding to report, not a reason to stop the run
         log.exception("case %s crashed", case.id)
         crash = f"{type(error).__name__}: {error}"

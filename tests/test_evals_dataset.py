@@ -57,6 +57,7 @@ MALFORMED = [
     (good(id="c9", gold=[{"source": "nope.txt", "quote": QUOTE}]), "source 'nope.txt' is not a file"),
     (good(id="c10", must_mention=["cold"]), "'must_mention' must be a list of non-empty lists"),
     (good(id="c11", must_mention=[[]]), "'must_mention' must be a list of non-empty lists"),
+    (good(id="c12", history=[["only the question"]]), "'history' must be a list of [user message"),
     (good(id="c1"), "id 'c1' is already used on line 1"),
 ]
 
@@ -84,6 +85,13 @@ def test_several_problems_on_one_line_are_all_listed(tmp_path):
     assert any("'category' is 'x'" in p for p in problems)
     assert any("'gold' must be a list" in p for p in problems)
     assert all(p.startswith("line 1:") for p in problems)
+
+
+def test_history_becomes_conversation_turns(tmp_path):
+    path = write(tmp_path, good(history=[["why cramps?", "Many causes [1]."]]), good(id="c2"))
+    with_history, without = load_cases(path)
+    assert with_history.history == [("why cramps?", "Many causes [1].")]
+    assert without.history == []
 
 
 def test_gold_quotes_are_not_checked_without_raw_dir(tmp_path):
