@@ -5,7 +5,9 @@ Steps, each skipped when it does not apply:
 2. a long message is focused on its question sentences;
 3. a follow-up is condensed with the conversation into one standalone question (the local model
    when allowed, else the previous question is searched along with it);
-4. a Russian message is translated (the local model when allowed, else the lexicon gloss);
+4. a Russian message is glossed into English by the lexicon (bot/query_ru.tsv), together with
+   the local model's translation when retrieval.translate_with_model is on (off by default:
+   measured no better, much slower, and it sometimes invented cramps in unrelated questions);
 5. the English text is normalized to the corpus's words (bot/query_normalize.py).
 The rewritten question is returned as `standalone_question`, for the user to see what was searched.
 """
@@ -74,15 +76,15 @@ def search_query(
     text = plain_text_for_retrieval(message)
     if normalize and len(text) > _FOCUS_ABOVE_CHARS:
         text = focus_on_question(text)
-    rewriter = rewriter if retrieval.rewrite_with_model else None
     started = time.perf_counter()
     standalone = None
     if history and is_follow_up(text):
-        standalone = _condense(text, history, rewriter, retrieval.rewrite_max_new_tokens)
+        condenser = rewriter if retrieval.rewrite_with_model else None
+        standalone = _condense(text, history, condenser, retrieval.rewrite_max_new_tokens)
         if standalone is None and normalize:
             # No model: search the previous question along with this one, which carries the topic.
             text = f"{plain_text_for_retrieval(history[-1][0])[:_HISTORY_CHARS]} {text}"
-    elif detect_language(text) == "ru":
+    elif detect_language(text) == "ru" and retrieval.translate_with_model:
         standalone = _translate(text, rewriter, retrieval.rewrite_max_new_tokens)
     # Charged even when the rewrite was discarded: the user waited for it all the same.
     rewrite_ms = (time.perf_counter() - started) * 1000

@@ -52,8 +52,14 @@ class RetrievalSettings(BaseModel):
     )
     rewrite_with_model: bool = Field(
         True,
-        description="Let the local model translate non-English questions and condense "
-        "follow-ups into standalone questions (else a lexicon gloss / the previous question).",
+        description="Let the local model condense a follow-up into a standalone question "
+        "(else the previous question is searched along with it).",
+    )
+    translate_with_model: bool = Field(
+        False,
+        description="Let the local model translate Russian questions (searched together with "
+        "the lexicon gloss). Off: the 1.5B model mistranslated cramp words and put cramps into "
+        "unrelated questions, with no retrieval gain over the gloss (see the README).",
     )
     rewrite_max_new_tokens: int = Field(
         48, ge=8, le=256, description="Token budget of one query rewrite."

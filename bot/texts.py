@@ -53,11 +53,11 @@ REWRITE_FOLLOW_UP = (
     "to. Reply with the question only."
 )
 REWRITE_FOLLOW_UP_INPUT = "Conversation:\n{conversation}\n\nLast message: {message}"
-# No topic hint beyond the one word: told "it is about cramps", the model put cramps into an
-# unrelated question ("как вылечить кашель" -> "how can you treat cramps"), fooling the gate.
+# No topic hint: told "it is about cramps" (or "икры means calves"), the model put cramps or
+# calves into unrelated questions ("как вылечить кашель" -> "how can you treat cramps").
 TRANSLATE_QUESTION = (
     "Translate the user's message into English. Keep its meaning exactly and add nothing. "
-    "(\"икры\" means calves of the legs.) Reply with the English translation only."
+    "Reply with the English translation only."
 )
 
 # The web widget, the JSON API and their controls (web/, app.py).

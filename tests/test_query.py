@@ -81,10 +81,21 @@ def test_lexicon_prefers_the_longest_stem():
     assert lexicon.gloss("какой сегодня курс доллара") == "which"
 
 
+def translating(settings):
+    return settings.model_copy(update={"retrieval": settings.retrieval.model_copy(
+        update={"translate_with_model": True})})
+
+
+def test_russian_is_not_sent_to_the_model_by_default(fake_settings):
+    rewriter = ScriptedRewriter()
+    query = search_query("почему сводит икры ночью", [], fake_settings, rewriter)
+    assert rewriter.calls == [] and query.standalone_question is None
+
+
 def test_russian_is_translated_by_the_model_and_shown(fake_settings, shared_retriever):
     rewriter = ScriptedRewriter("Why do my legs cramp when I swim in cold water?")
     query = search_query("почему ноги сводит, когда я плаваю в холодной воде?", [],
-                         fake_settings, rewriter)
+                         translating(fake_settings), rewriter)
     assert rewriter.calls[0][0]["content"] == texts.TRANSLATE_QUESTION
     assert rewriter.calls[0][-1]["content"].startswith("почему ноги сводит")
     assert query.standalone_question == "Why do my legs cramp when I swim in cold water?"
@@ -96,7 +107,7 @@ def test_a_failing_model_falls_back_to_the_gloss(fake_settings):
     def broken(messages, max_new_tokens):
         raise RuntimeError("out of memory")
 
-    query = search_query("почему сводит икры ночью", [], fake_settings, broken)
+    query = search_query("почему сводит икры ночью", [], translating(fake_settings), broken)
     assert query.standalone_question is None
     assert {"calf", "night"} <= set(query.text.split())
 
