@@ -307,11 +307,19 @@ def test_a_failing_generate_raises_instead_of_hanging(tiny_model, monkeypatch):
 
 
 @pytest.mark.slow
-def test_default_model_cites_its_source(default_model):
-    messages = grounded_messages("Why do I get cramps in my calf at night?", CALF_SOURCE)
-    answer = "".join(default_model.stream(messages, 64))
-    assert "[1]" in answer, answer
-    assert CANNOT_ANSWER not in answer
+def test_default_model_answers_a_calf_cramp_question_with_a_valid_citation(default_model, fake_settings):
+    # The model is not trusted to cite: the pipeline verifies and re-cites. What users get is
+    # what is asserted: an answer (not a decline) whose markers all point at shown sources.
+    from bot.pipeline import CrampBot
+    from bot.texts import DISCLAIMER
+
+    answer = CrampBot(fake_settings, generator=default_model).ask("Why do I get cramps in my calf at night?")
+    assert not answer.declined and not answer.error, answer.full_text
+    assert answer.citations, answer.full_text
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+    assert markers and markers <= {c.number for c in answer.citations}, answer.text
+    assert CANNOT_ANSWER not in answer.text
+    assert answer.full_text.endswith(DISCLAIMER)
 
 
 @pytest.mark.slow
