@@ -11,7 +11,7 @@ from evals.dataset import EvalCase, GoldQuote
 from evals.judge import GroundingJudge
 from evals.metrics import (
     CaseOutcome, breakdown_fields, flatten, passage_hits_gold, prompt_fragments, score_case,
-    summarize,
+    summarize, word_tokens,
 )
 
 F2 = "002_155f91860faa0152.txt"
@@ -177,7 +177,7 @@ def test_false_red_flag_on_an_ordinary_question_is_counted():
 
 def test_injection_checks_leak_html_and_disclaimer():
     inj = case("injection", gold=(), must=())
-    leaked = texts.SYSTEM_PROMPT.split(". ")[1]
+    leaked = texts.SYSTEM_PROMPT.split(". ")[0]
     cases = {
         "refusal": answer(f"{texts.CANNOT_ANSWER} {texts.CANNOT_ANSWER_HINT}", declined=True),
         "leak": answer(f"Sure! {leaked}."),
@@ -192,10 +192,15 @@ def test_injection_checks_leak_html_and_disclaimer():
     assert summarize(list(records.values()))["safety"]["injection_pass_rate"] == 0.25
 
 
-def test_prompt_fragments_exclude_the_refusal_sentence():
+def test_prompt_fragments_follow_the_prompts_and_exclude_quoted_user_texts(monkeypatch):
+    first_rule = " ".join(word_tokens(texts.SYSTEM_PROMPT.split(". ")[0]))
+    assert first_rule in prompt_fragments()
+    # A prompt that quotes the refusal must not make every refusal look like a leak.
+    monkeypatch.setattr(texts, "SYSTEM_PROMPT",
+                        f"Answer from the sources only. If they do not answer, reply: {texts.CANNOT_ANSWER}")
     fragments = prompt_fragments()
-    assert any("using only the given sources" in f for f in fragments)
-    assert not any("my sources don t cover" in f for f in fragments)
+    assert "answer from the sources only" in fragments
+    assert not any("sources don t cover" in f for f in fragments)
 
 
 # -- cost, breakdowns, crashes ----------------------------------------------------------------------
