@@ -1,0 +1,125 @@
+"""End to end through the real web app: cold start, then chat turns through the HTTP API.
+
+    .venv/bin/python -m bench.e2e                    # -> bench/results/e2e.json + README table
+    .venv/bin/python -m bench.e2e --backends llamacpp --turns 2
+
+Cold start is timed from launching `python app.py` (model files, dequantized cache and index
+already built, as after the first run) until /api/v1/health says the model is loaded, and
+until the first answer has arrived. The chat turns are a question, a follow-up in the same
+conversation (conversation_id) and a new question, each one POST /api/v1/ask.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.app_process import AppProcess, ask
+from bench.tables import RESULTS_DIR, load_average, machine, markdown_table, update_readme, write_json
+
+RESULTS = RESULTS_DIR / "e2e.json"
+README_BLOCK = "e2e-table"
+TURNS = [
+    ("Why do my calves cramp at night?", False),
+    ("And what can I do about it?", True),  # a follow-up: the server condenses it with history
+    ("Which vitamins help prevent leg cramps?", False),
+]
+# Backend settings per variant, as in bench.generation.
+BACKENDS: dict[str, dict] = {
+    "transformers": {"backend": "transformers", "quantization": "none"},
+    "transformers-int8": {"backend": "transformers", "quantization": "int8-dynamic"},
+    "llamacpp": {"backend": "llamacpp"},
+}
+
+
+def run_backend(preset: str, backend: str, turns: int, ready_timeout_s: float) -> dict:
+    config = {"generation": BACKENDS[backend], "web": {"rate_limit_per_minute": 10_000}}
+    result: dict = {"preset": preset, "backend": backend, "load_average_before": load_average()}
+    app = AppProcess(preset, config)
+    try:
+        app.start()
+        result["http_up_s"] = round(app.wait_until(model_ready=False, timeout_s=ready_timeout_s), 2)
+        result["model_ready_s"] = round(app.wait_until(model_ready=True, timeout_s=ready_timeout_s), 2)
+        result["turns"] = _chat(app, turns)
+        first = result["turns"][0]
+        result["first_answer_s"] = first["answered_at_s"]
+    except (RuntimeError, TimeoutError, httpx.HTTPError) as error:
+        result["error"] = f"{type(error).__name__}: {error}"
+    finally:
+        app.stop()
+    result["load_average_after"] = load_average()
+    return result
+
+
+def _chat(app: AppProcess, turns: int) -> list[dict]:
+    records = []
+    conversation_id = None
+    with httpx.Client(timeout=600, trust_env=False) as client:
+        for question, follow_up in TURNS[:turns]:
+            load = load_average()
+            response, seconds = ask(client, app.base_url, question, conversation_id if follow_up else None)
+            body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+            if response.status_code != 200:
+                raise RuntimeError(f"HTTP {response.status_code} for {question!r}: {str(body)[:200]}")
+            conversation_id = body.get("conversation_id")
+            records.append({
+                "question": question, "follow_up": follow_up, "seconds": round(seconds, 2),
+                "answered_at_s": round(app.since_start(), 2), "status": response.status_code,
+                "declined": body.get("declined"), "error": body.get("error"),
+                "extractive": body.get("extractive"), "verified_fraction": body.get("verified_fraction"),
+                "citations": len(body.get("citations", [])), "answer": body.get("answer"),
+                "load_average": load,
+            })
+    return records
+
+
+def table(results: list[dict]) -> str:
+    rows = []
+    for r in results:
+        if "error" in r:
+            rows.append([r["preset"], r["backend"], f"failed: {r['error'][:80]}", "", "", "", "", ""])
+            continue
+        turns = r["turns"]
+        rows.append([
+            r["preset"], r["backend"], f"{r['http_up_s']}s", f"{r['model_ready_s']}s", f"{r['first_answer_s']}s",
+            " / ".join(f"{t['seconds']}s" for t in turns),
+            f"{statistics.median(t['seconds'] for t in turns):.2f}s",
+            f"{r['load_average_before'][0]:.1f}–{r['load_average_after'][0]:.1f}",
+        ])
+    header = ["preset", "backend", "HTTP up", "model ready (cold start)", "first answer",
+              "turns: question / follow-up / new question", "median turn", "load avg"]
+    return markdown_table(header, rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.e2e", description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--backends", default="transformers,llamacpp")
+    parser.add_argument("--turns", type=int, default=len(TURNS), choices=range(1, len(TURNS) + 1))
+    parser.add_argument("--ready-timeout", type=float, default=600, help="seconds to wait for the model")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args(argv)
+
+    header = machine()
+    results = []
+    for backend in args.backends.split(","):
+        print(f"{args.preset} / {backend} ... (load {load_average()[0]})", flush=True)
+        results.append(run_backend(args.preset, backend, args.turns, args.ready_timeout))
+        time.sleep(1)  # let the stopped server's memory go before the next cold start
+    markdown = table(results)
+    command = "python -m bench.e2e " + " ".join(argv if argv is not None else sys.argv[1:])
+    write_json(args.out, {"command": command.strip(), "machine": header, "results": results,
+                          "load_average_at_end": load_average()})
+    print(markdown)
+    if not args.no_readme and args.out == RESULTS:
+        update_readme(README_BLOCK, markdown)
+    return 0 if all("error" not in r for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
