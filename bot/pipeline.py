@@ -161,7 +161,7 @@ class CrampBot:
             return False
         if not retrieval.gate:
             return True
-        return self.retriever.best_dense_score(results) >= retrieval.gate_threshold
+        return self.retriever.relevance(results) >= retrieval.gate_threshold
 
     # -- answers ---------------------------------------------------------------------------
     def _answer_from(
