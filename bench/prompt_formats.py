@@ -183,7 +183,7 @@ _STOPWORDS = set(
 def _content_words(text: str) -> set[str]:
     words = re.findall(r"[a-z]+", _MARKER.sub(" ", text.lower()))
     # Crude plural folding, so "cramps" in an answer matches "cramp" in a passage.
-    return {w[:-1] if w.endswith("s") and len(w) > 4 else w for w in words if len(w) > 2 and w not in _STOPWORDS}
+    return {w[:-1] if w.endswith("s") and len(w) > 3 else w for w in words if len(w) > 2 and w not in _STOPWORDS}
 
 
 def _sentences(answer: str) -> list[str]:
@@ -329,6 +329,23 @@ def measure_speed(preset: str, runs: int) -> dict:
     return result
 
 
+def rescore(formats: dict) -> None:
+    """Score the stored answers again (after a change to the scoring), without generating."""
+    keys_of = {question: (keys, expected) for question, keys, expected in QUESTIONS}
+    for result in formats["results"].values():
+        for row in result["answers"]:
+            keys, expected = keys_of[row["question"]]
+            row.update(score_answer(row["answer"], keys, expected))
+        result["summary"] = summarize(result["answers"])
+    _rank(formats)
+
+
+def _rank(formats: dict) -> None:
+    results = formats["results"]
+    formats["ranking"] = sorted(results, key=lambda name: -results[name]["summary"]["score"])
+    formats["ranking_in_scope"] = sorted(results, key=lambda name: -results[name]["summary"]["in_scope_score"])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--formats", default=",".join(LAYOUTS), help="Layouts to compare, e.g. a,b,c.")
@@ -341,8 +358,15 @@ def main(argv: list[str] | None = None) -> None:
         help="torch threads for the format comparison (default: the preset's). On a busy machine 1 "
         "thread decodes faster than 2 fighting over cores; greedy answers barely depend on it.",
     )
+    parser.add_argument("--rescore", action="store_true", help="Only score the stored answers again.")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.rescore:
+        report = json.loads(args.out.read_text())
+        rescore(report["formats"])
+        args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"rescored {args.out}: ranking {report['formats']['ranking']}")
+        return
 
     # Results are saved after every layout and model, and a run only replaces the sections it
     # measures: on a shared 2-core machine a full run takes long and may be interrupted.
@@ -370,8 +394,7 @@ def main(argv: list[str] | None = None) -> None:
         report["formats"] = formats
         for layout in (name.strip() for name in args.formats.split(",") if name.strip()):
             formats["results"][layout] = run_layout(generator, layout, args.max_new_tokens)
-            scores = {name: result["summary"]["score"] for name, result in formats["results"].items()}
-            formats["ranking"] = sorted(scores, key=lambda name: -scores[name])
+            _rank(formats)
             save()
     save()
     print(f"wrote {args.out}")

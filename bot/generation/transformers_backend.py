@@ -251,15 +251,18 @@ def _quantized(model: Any, quantization: str) -> Any:
 
     # Layer by layer, not torch's quantize_dynamic on a float32 copy of the whole model: that
     # would hold every weight in float32 at once (about 10 GB peak for 1.5B parameters).
-    linears = [(name, module) for name, module in model.named_modules() if type(module) is torch.nn.Linear]
+    # Names only: holding the modules themselves would keep every float32 copy alive to the end.
+    names = [name for name, module in model.named_modules() if type(module) is torch.nn.Linear]
     with warnings.catch_warnings():
         # torch deprecates its eager quantization API in favour of torchao, not a dependency here.
         warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning, UserWarning))
-        for name, linear in linears:
+        for name in names:
             parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            linear = getattr(parent, child)
             linear.qconfig = per_channel_dynamic_qconfig
-            quantized = DynamicInt8Linear.from_float(linear.to(torch.float32))
-            setattr(model.get_submodule(parent_name) if parent_name else model, child, quantized)
+            setattr(parent, child, DynamicInt8Linear.from_float(linear.to(torch.float32)))
+            del linear
     return model.to(torch.float32)
 
 
