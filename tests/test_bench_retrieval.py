@@ -7,6 +7,7 @@ import json
 import faiss
 import numpy as np
 import pytest
+import torch
 
 from bench import retrieval as bench
 from corpus.passage import Passage
@@ -28,6 +29,9 @@ def test_quick_run_writes_every_number_and_the_plot(tmp_path):
     assert {"faiss-cpu", "torch"} <= set(report["machine"]["versions"])
     assert report["machine"]["started"][:2] == "20" and len(report["machine"]["load_average_at_end"]) == 3
     assert report["embedding"]["passages"] == 8 and report["embedding"]["passages_per_s"] > 0
+    estimate = report["single_core_estimate"]
+    assert estimate["threads"] == 1 and estimate["embedding_p50_ms"] > 0 and estimate["retrieval_p50_ms"] > 0
+    assert torch.get_num_threads() == 2 and faiss.omp_get_max_threads() == 2  # restored after it
     assert list(report["results"]) == ["real", "10000"]
     for label, kinds in report["results"].items():
         for kind in bench.KINDS:
