@@ -40,9 +40,10 @@ VARIANTS: dict[str, dict] = {
     "llamacpp": {"backend": "llamacpp"},
     "transformers": {"backend": "transformers", "quantization": "none"},
     "transformers-int8": {"backend": "transformers", "quantization": "int8-dynamic"},
+    "transformers-int4": {"backend": "transformers", "quantization": "int4-weight"},
     "transformers-fp32": {"backend": "transformers", "dtype": "float32", "quantization": "none"},
 }
-DEFAULT_VARIANTS = ["llamacpp", "transformers", "transformers-int8"]
+DEFAULT_VARIANTS = ["llamacpp", "transformers", "transformers-int8", "transformers-int4"]
 PRESETS = ["default", "tiny"]
 
 

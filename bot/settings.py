@@ -94,10 +94,16 @@ class GenerationSettings(BaseModel):
     max_passage_chars: int = Field(
         600, ge=100, description="Each passage is cut to this many characters in the prompt."
     )
-    quantization: Literal["none", "int8-dynamic"] = Field(
+    quantization: Literal["none", "int8-dynamic", "int4-weight"] = Field(
         "none",
         description="transformers only: 'int8-dynamic' stores the linear layers' weights as int8 "
-        "(torch dynamic quantization, float32 activations) after loading.",
+        "(torch dynamic quantization, float32 activations) after loading; 'int4-weight' as 4-bit "
+        "groups (torchao, an optional extra: requirements-int4.txt; bfloat16 activations).",
+    )
+    int4_prefill_bfloat16: bool = Field(
+        True,
+        description="With 'int4-weight': keep a bfloat16 copy to read the prompt (torch's int4 CPU "
+        "kernel is slow on many tokens at once); costs the bfloat16 weights' memory again.",
     )
     context_tokens: int = Field(
         4096, ge=512, le=32768, description="llama.cpp context window (prompt + answer) in tokens."

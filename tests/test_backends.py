@@ -326,3 +326,50 @@ def test_transformers_int8_dynamic_quantization_answers_like_the_float_model():
     expected = "".join(plain.stream(QUESTION, 16)).split()
     answer = "".join(int8.stream(QUESTION, 16)).split()
     assert answer[:3] == expected[:3]  # the first words survive quantization
+
+
+# -- transformers with int4 weights (torchao, an optional extra) ------------------------------------
+
+def _int4_generator(prefill_bfloat16: bool):
+    from bot.settings import load_settings
+
+    settings = load_settings("tiny")
+    generation = settings.generation.model_copy(
+        update={"quantization": "int4-weight", "int4_prefill_bfloat16": prefill_bfloat16})
+    generator = make_generator(generation, settings.models_dir)
+    generator.load()
+    return generator
+
+
+@pytest.mark.slow
+def test_transformers_int4_weights_decode_after_a_bfloat16_prefill():
+    pytest.importorskip("torchao", reason="int4-weight needs the extra in requirements-int4.txt")
+    import torch
+    from torchao.utils import TorchAOBaseTensor
+
+    split = _int4_generator(prefill_bfloat16=True)
+    int4_weights = [m for m in split._model.modules()
+                    if isinstance(m, torch.nn.Linear) and isinstance(m.weight, TorchAOBaseTensor)]
+    assert int4_weights, "layers whose width is a multiple of 128 should hold int4 weights"
+    prefill_weights = [m.weight for m in split._prefill_model.modules() if isinstance(m, torch.nn.Linear)]
+    assert all(type(w) is torch.nn.Parameter and w.dtype == torch.bfloat16 for w in prefill_weights)
+
+    whole = _int4_generator(prefill_bfloat16=False)
+    assert whole._prefill_model is None
+    expected = "".join(whole.stream(QUESTION, 12)).split()
+    answer = "".join(split.stream(QUESTION, 12)).split()
+    assert answer and answer[:3] == expected[:3]  # reading the prompt in bfloat16 changes little
+    assert "".join(split.stream(QUESTION, 12)).split() == answer  # the cache is not reused across answers
+
+
+def test_int4_without_torchao_names_the_extra(monkeypatch):
+    import sys
+
+    from bot.errors import ModelNotAvailable
+    from bot.generation import transformers_backend
+
+    monkeypatch.setitem(sys.modules, "torchao", None)
+    monkeypatch.setitem(sys.modules, "torchao.quantization", None)
+    monkeypatch.setitem(sys.modules, "torchao.prototype.quantization.int4", None)
+    with pytest.raises(ModelNotAvailable, match="requirements-int4.txt"):
+        transformers_backend._quantized(object(), "int4-weight")
