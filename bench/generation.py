@@ -67,7 +67,7 @@ def measure(spec: dict) -> dict:
     for repeat in range(spec["repeats"]):
         for number, messages in enumerate(spec["prompts"]):
             run = _timed_answer(generator, messages, spec["max_new_tokens"])
-            runs.append({"prompt": number, "repeat": repeat, **run})
+            runs.append({"prompt": number, "repeat": repeat, "prompt_tokens": _prompt_tokens(generator, messages), **run})
     return {
         "model": generator.name,
         "generation_settings": settings.generation.model_dump(mode="json"),
@@ -78,6 +78,12 @@ def measure(spec: dict) -> dict:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "runs": runs,
     }
+
+
+def _prompt_tokens(generator, messages: list) -> int | None:
+    """Tokens the model reads before its first token (backends that can count them)."""
+    counter = getattr(generator, "prompt_tokens", None)
+    return counter(messages) if counter else None
 
 
 def _timed_answer(generator, messages: list, max_new_tokens: int) -> dict:
@@ -108,8 +114,13 @@ def _timed_answer(generator, messages: list, max_new_tokens: int) -> dict:
 
 # -- the driver ----------------------------------------------------------------------------------
 
-def build_prompts(questions: list[str]) -> tuple[list[list], list[list], object]:
-    """The pipeline's messages for each question, the passages shown, and the embedder."""
+def build_prompts(questions: list[str], passages_per_prompt: int | None = None,
+                  passage_chars: int | None = None) -> tuple[list[list], list[list], object]:
+    """The pipeline's messages for each question, the passages shown, and the embedder.
+
+    `passages_per_prompt` and `passage_chars` override the default preset's top_k and
+    max_passage_chars, to measure what a shorter prompt saves on the first token.
+    """
     from bot.prompt import build_messages
     from bot.retrieval import PassageRetriever
     from bot.settings import load_settings
@@ -119,11 +130,11 @@ def build_prompts(questions: list[str]) -> tuple[list[list], list[list], object]
     retriever.load()
     prompts, shown = [], []
     for question in questions:
-        results, _ = retriever.search(question)
+        results, _ = retriever.search(question, k=passages_per_prompt)
         passages = [r.passage for r in results]
         prompts.append(build_messages(
             question, passages, [], history_turns=settings.generation.history_turns,
-            max_passage_chars=settings.generation.max_passage_chars,
+            max_passage_chars=passage_chars or settings.generation.max_passage_chars,
         ))
         shown.append(passages)
     return prompts, shown, retriever.embedder
@@ -164,6 +175,7 @@ def summarize(result: dict, shown: list[list], embedder) -> dict:
         grounded.append(check.verified_fraction)
     decode = [r["decode_tokens_per_s"] for r in runs if r["decode_tokens_per_s"]]
     return {
+        "prompt_tokens": _median([r["prompt_tokens"] for r in runs if r.get("prompt_tokens")]),
         "first_token_s": _median([r["first_token_s"] for r in runs if r["first_token_s"] is not None]),
         "decode_tokens_per_s": _median(decode),
         "total_s": _median([r["total_s"] for r in runs]),
@@ -206,11 +218,11 @@ def table(results: list[dict]) -> str:
     rows = []
     for r in results:
         if "summary" not in r:
-            rows.append([r["preset"], r["variant"], f"failed: {r.get('error', '')[:80]}", "", "", "", "", "", "", ""])
+            rows.append([r["preset"], r["variant"], "", f"failed: {r.get('error', '')[:80]}", "", "", "", "", "", "", ""])
             continue
         s, v = r["summary"], r.get("vs_llamacpp", {})
         rows.append([
-            r["preset"], r["variant"],
+            r["preset"], r["variant"], s.get("prompt_tokens") or "–",
             _with_ratio(s["first_token_s"], v.get("first_token_s"), "s"),
             _with_ratio(s["decode_tokens_per_s"], v.get("decode_tokens_per_s"), ""),
             _with_ratio(s["total_s"], v.get("total_s"), "s"),
@@ -219,7 +231,7 @@ def table(results: list[dict]) -> str:
             s["generated_tokens"], s["mean_verified_fraction"],
             "–".join(f"{x:.1f}" for x in s["load_average_range"]),
         ])
-    header = ["preset", "backend", "first token (× llama.cpp)", "decode tok/s (× llama.cpp)",
+    header = ["preset", "backend", "prompt tokens", "first token (× llama.cpp)", "decode tok/s (× llama.cpp)",
               "full answer (× llama.cpp)", "peak memory (× llama.cpp)", "CPU time per token (× llama.cpp)",
               "tokens", "verified", "load avg"]
     return markdown_table(header, rows)
@@ -241,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for every variant (default: the settings', all cores); "
                         "1 keeps a shared machine's other jobs from stalling the threads' barriers")
+    parser.add_argument("--passages", type=int, default=None,
+                        help="passages per prompt (default: the default preset's top_k)")
+    parser.add_argument("--passage-chars", type=int, default=None,
+                        help="characters per passage in the prompt (default: the preset's)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README table")
     parser.add_argument("--worker", nargs=2, metavar=("SPEC", "OUT"), help=argparse.SUPPRESS)
@@ -251,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     header = machine()
-    prompts, shown, embedder = build_prompts(QUESTIONS)
+    prompts, shown, embedder = build_prompts(QUESTIONS, args.passages, args.passage_chars)
     results = []
     for preset in args.presets.split(","):
         for variant in args.variants.split(","):

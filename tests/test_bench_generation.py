@@ -1,0 +1,31 @@
+"""bench.generation's arithmetic and table: ratios to llama.cpp and the prompt-length column."""
+from bench import generation as bench
+
+
+def _result(variant: str, first: float, decode: float, prompt_tokens=None) -> dict:
+    return {"preset": "default", "variant": variant, "summary": {
+        "prompt_tokens": prompt_tokens, "first_token_s": first, "decode_tokens_per_s": decode,
+        "total_s": first + 10, "generated_tokens": 33, "cpu_s_per_token": 0.5, "peak_rss_mb": 2000,
+        "load_s": 1.0, "mean_verified_fraction": 1.0, "declines": 0, "load_average_range": [0.4, 0.9]}}
+
+
+def test_every_variant_is_shown_beside_llamacpp_on_the_same_preset():
+    results = [_result("llamacpp", 3.0, 22.0), _result("transformers-int4", 3.3, 11.0, 412),
+               {"preset": "default", "variant": "transformers-int8", "error": "killed"}]
+    bench.add_ratios(results)
+    assert results[0]["vs_llamacpp"]["decode_tokens_per_s"] == 1.0
+    assert results[1]["vs_llamacpp"]["decode_tokens_per_s"] == 0.5
+    assert results[1]["vs_llamacpp"]["first_token_s"] == 1.1
+    lines = bench.table(results).splitlines()
+    assert "prompt tokens" in lines[0]
+    assert "| transformers-int4 | 412 | 3.3s (1.1×) | 11 (0.5×) |" in lines[3]
+    assert "failed: killed" in lines[4]  # a crashed variant is shown, not dropped
+
+
+def test_prompt_tokens_are_counted_only_by_backends_that_can():
+    class Counting:
+        def prompt_tokens(self, messages):
+            return 7 * len(messages)
+
+    assert bench._prompt_tokens(Counting(), [{}, {}]) == 14
+    assert bench._prompt_tokens(object(), [{}]) is None
