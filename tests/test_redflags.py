@@ -103,6 +103,7 @@ URGENT = {
         "high fever, stiff neck and leg cramps",
         "My son can't open his mouth properly and has painful spasms after a cut on his foot",
         "my jaw is locked and my whole body keeps spasming",
+        "feverish for two days, struggle to open my jaw, cramping all over",
         "fever of 39 and my neck is so stiff I can't touch my chin to my chest",
         "stiff neck, high temperature and a rash that doesn't fade under a glass",
         "Температура 39, шея не сгибается, болит голова",
@@ -121,6 +122,8 @@ URGENT = {
         "После запоя трясёт, вижу то, чего нет",
         "не пью 3 дня, руки трясутся, кажется, что кто-то ходит",
         "бросила пить, вторые сутки трясёт и судорожный припадок был",
+        "неделю как отказался от алкоголя, ноги сводит, мысли путаются",
+        "вышел из запоя, ничего не соображаю и сводит икры",
     ],
     "poisoning": [
         "My kid swallowed some bleach and now he's twitching",
