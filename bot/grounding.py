@@ -38,6 +38,7 @@ from bot.citations import (
     split_sentences,
     with_markers,
 )
+from bot.safety.input_guard import detect_language
 from bot.texts import CANNOT_ANSWER, UNVERIFIED_TAG
 from corpus.passage import Passage
 
@@ -231,6 +232,10 @@ def _support(claim: str, vector: np.ndarray, evidence: _Evidence) -> tuple[float
     cosines = evidence.unit_vectors @ vector
     n = len(evidence.sentences)
     best_sentence = evidence.sentences[int(np.argmax(cosines[:n]))]
+    if detect_language(claim) != "en":
+        # The sources and the embedder are English: a Russian sentence cannot be checked against
+        # them, and a shared Latin word ("caffeine") must not make it look supported.
+        return 0.0, best_sentence
     words = content_words(claim)
     score = (lexical_recall(words, evidence.words) + float(np.clip(cosines.max(), 0.0, 1.0))) / 2
     score *= _CONFLICT_FACTOR ** _conflicts(claim, words, evidence.words, best_sentence)

@@ -21,7 +21,7 @@ from bot.grounding import GroundedAnswer, verify_answer
 from bot.prompt import build_messages
 from bot.query import SearchQuery, search_query
 from bot.retrieval import PassageRetriever
-from bot.safety.input_guard import check_message, plain_text_for_retrieval
+from bot.safety.input_guard import check_message, detect_language, plain_text_for_retrieval
 from bot.safety.redflags import RedFlag, triage
 from bot.settings import Settings
 
@@ -112,8 +112,12 @@ class CrampBot:
         if not self._model_ready:
             yield Status(texts.MODEL_LOADING)
         generator = self.generator
+        # A non-English question reaches the model as its English search text (a translation
+        # or the lexicon's gloss): asked in Russian, the model answered in Russian, which cannot
+        # be checked against the English sources (bot/texts.py, SYSTEM_PROMPT).
+        english = detect_language(message) == "en"
         messages = build_messages(
-            plain_text_for_retrieval(message), shown, history,
+            plain_text_for_retrieval(message) if english else query.text, shown, history,
             history_turns=self.settings.generation.history_turns,
             max_passage_chars=self.settings.generation.max_passage_chars,
         )
@@ -135,7 +139,10 @@ class CrampBot:
             return
         too_little = not grounded.used_passages or (grounded.verified_fraction or 0) < checks.min_verified_fraction
         if checks.verify and checks.extractive_fallback and too_little:
-            grounded = extractive_answer(message, shown, self.retriever.embedder)
+            # The English search text, not a Russian message: the passages' sentences are
+            # English, and the English embedder cannot compare them with Russian.
+            about = message if english else query.text
+            grounded = extractive_answer(about, shown, self.retriever.embedder)
             extractive = True
         answer = self._answer_from(question, grounded, results, timings)
         answer.extractive = extractive

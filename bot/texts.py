@@ -34,9 +34,13 @@ UNVERIFIED_TAG = "(unverified)"  # marks a kept sentence no shown passage suppor
 # told the model to "reply exactly <refusal>" made it refuse EVERY question, in scope or not. The
 # code decides coverage instead: the calibrated relevance gate declines before the model runs,
 # and verification drops what the sources do not support (falling back to quoting them).
+# "Answer in English": the sources are English and only English sentences can be checked
+# against them. The model answered Russian questions in Russian even with this rule, every
+# sentence failed verification, and 7 of 10 Russian dev questions ended as "sources don't cover
+# that"; so the pipeline also gives the model the English search text of a non-English question.
 SYSTEM_PROMPT = (
     "You answer questions about leg cramps using only the given sources. "
-    "Cite sources like [1]. Answer in 2 to 4 short sentences."
+    "Cite sources like [1]. Answer in English in 2 to 4 short sentences."
 )
 
 # User text only ever appears here, after the sources, as the question: never in the rules.

@@ -417,3 +417,13 @@ def test_cited_advice_to_see_a_doctor_stays_when_the_source_gives_it(embedder):
     assert grounded.text.startswith("If you get a calf cramp at least once a month")
     assert "diet" not in grounded.text
     assert grounded.verified_fraction == 1.0  # the unsupported boilerplate is not counted
+
+
+def test_a_sentence_not_in_english_is_never_counted_as_supported(embedder):
+    # The model answered a Russian question in Russian, with the sources' Latin words in it.
+    shown = _shown("work_coffee")
+    russian = "Это связано с тем, что coffee содержит caffeine, который вызывает cramps [1]."
+    grounded = verify_answer(f"{russian} {COFFEE} [1].", shown, embedder)
+    assert grounded.text == f"{COFFEE} [1]."
+    assert [check.supported for check in grounded.sentences] == [False, True]
+    assert support_score(russian, shown[0], embedder) == 0.0

@@ -128,3 +128,20 @@ def test_stream_yields_retrieved_draft_and_exactly_one_final_answer(make_bot):
     assert kinds[-1] is Done and kinds.count(Done) == 1
     assert Retrieved in kinds and Delta in kinds
     assert all(k in (Status, Retrieved, Delta, Done) for k in kinds)
+
+
+def test_russian_question_reaches_the_model_in_english_and_a_russian_reply_is_not_passed_off(make_bot):
+    question = "почему сводит икры ночью"
+    bot = make_bot("Икры сводит ночью из-за нехватки магния [1].")  # the model ignores the rule
+    answer = bot.ask(question)
+    asked = bot._generator.calls[0][-1]["content"]
+    assert question not in asked  # the model sees the English search text...
+    assert "Question: " in asked and "night" in asked.rsplit("Question: ", 1)[1]
+    assert "English" in bot._generator.calls[0][0]["content"]  # ...and the rule to answer in English
+    # The Russian reply cannot be checked against English sources: the user gets the sources'
+    # own English sentences, chosen for the English search text, each cited.
+    assert answer.extractive and not answer.declined
+    assert "магни" not in answer.text and "night" in answer.text.lower()
+    numbers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+    assert numbers and numbers <= {c.number for c in answer.citations}
+    assert answer.full_text.endswith(texts.DISCLAIMER)
