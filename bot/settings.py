@@ -98,7 +98,7 @@ class GenerationSettings(BaseModel):
         "none",
         description="transformers only: 'int8-dynamic' stores the linear layers' weights as int8 "
         "(torch dynamic quantization, float32 activations) after loading; 'int4-weight' as 4-bit "
-        "groups (torchao, an optional extra: requirements-int4.txt; bfloat16 activations).",
+        "groups (torchao; bfloat16 activations; the default preset's choice).",
     )
     int4_prefill_bfloat16: bool = Field(
         True,

@@ -328,7 +328,7 @@ def test_transformers_int8_dynamic_quantization_answers_like_the_float_model():
     assert answer[:3] == expected[:3]  # the first words survive quantization
 
 
-# -- transformers with int4 weights (torchao, an optional extra) ------------------------------------
+# -- transformers with int4 weights (torchao) --------------------------------------------------------
 
 def _int4_generator(prefill_bfloat16: bool):
     from bot.settings import load_settings
@@ -343,7 +343,6 @@ def _int4_generator(prefill_bfloat16: bool):
 
 @pytest.mark.slow
 def test_transformers_int4_weights_decode_after_a_bfloat16_prefill():
-    pytest.importorskip("torchao", reason="int4-weight needs the extra in requirements-int4.txt")
     import torch
     from torchao.utils import TorchAOBaseTensor
 
@@ -362,14 +361,14 @@ def test_transformers_int4_weights_decode_after_a_bfloat16_prefill():
     assert "".join(split.stream(QUESTION, 12)).split() == answer  # the cache is not reused across answers
 
 
-def test_int4_without_torchao_names_the_extra(monkeypatch):
+def test_int4_without_torchao_answers_with_bfloat16_weights_and_says_why(monkeypatch, caplog):
     import sys
 
-    from bot.errors import ModelNotAvailable
     from bot.generation import transformers_backend
 
     monkeypatch.setitem(sys.modules, "torchao", None)
     monkeypatch.setitem(sys.modules, "torchao.quantization", None)
     monkeypatch.setitem(sys.modules, "torchao.prototype.quantization.int4", None)
-    with pytest.raises(ModelNotAvailable, match="requirements-int4.txt"):
-        transformers_backend._quantized(object(), "int4-weight")
+    model = object()
+    assert transformers_backend._quantized(model, "int4-weight") is model
+    assert "needs torchao" in caplog.text and "bfloat16" in caplog.text
