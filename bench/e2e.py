@@ -99,7 +99,7 @@ def table(results: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.e2e", description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="default")
-    parser.add_argument("--backends", default="transformers,transformers-int4,llamacpp")
+    parser.add_argument("--backends", default="transformers-int8,llamacpp")
     parser.add_argument("--turns", type=int, default=len(TURNS), choices=range(1, len(TURNS) + 1))
     parser.add_argument("--ready-timeout", type=float, default=600, help="seconds to wait for the model")
     parser.add_argument("--out", type=Path, default=RESULTS)

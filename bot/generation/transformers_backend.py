@@ -302,8 +302,9 @@ def _int4_weight_only(model: Any) -> Any:
 
     torchao's CPU int4 layout packs each weight for torch's tinygemm CPU kernel
     (`_weight_int4pack_mm_for_cpu`): a decode step reads a quarter of the bfloat16 bytes, and
-    decoding on CPU is bound by memory reads. The default preset uses it (torchao is pinned in
-    requirements.txt); the GGUF weights are themselves 4-6 bit, so little is lost.
+    decoding on CPU is bound by memory reads (torchao is pinned in requirements.txt). The GGUF
+    weights are themselves 4-6 bit, so little is lost. The default preset uses int8-dynamic,
+    which decodes as fast and also reads prompts faster (bench/README.md, "Generation").
     """
     try:
         from torchao.prototype.quantization.int4 import PrototypeInt4WeightOnlyConfig
