@@ -98,7 +98,7 @@ class GenerationSettings(BaseModel):
         "none",
         description="transformers only: 'int8-dynamic' stores the linear layers' weights as int8 "
         "(torch dynamic quantization, float32 activations) after loading; 'int4-weight' as 4-bit "
-        "groups (torchao; bfloat16 activations). The default preset uses 'int8-dynamic'.",
+        "groups (torchao, optional: requirements-int4.txt). The default preset uses 'int8-dynamic'.",
     )
     int4_prefill_bfloat16: bool = Field(
         True,

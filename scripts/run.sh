@@ -33,6 +33,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
     # The OpenAI-compatible backend is tested against a real llama.cpp server; pip compiles it
     # (about 10 minutes the first time on 2 cores, then it comes from pip's wheel cache).
     $pip install --quiet -r requirements-llamacpp.txt -c constraints.txt
+    $pip install --quiet --no-deps -r requirements-int4.txt
   fi
   echo "$digest" > "$stamp"
 fi

@@ -343,6 +343,8 @@ def _int4_generator(prefill_bfloat16: bool):
 
 @pytest.mark.slow
 def test_transformers_int4_weights_decode_after_a_bfloat16_prefill():
+    pytest.importorskip("torchao", reason="int4-weight needs the optional requirements-int4.txt "
+                        "(scripts/run.sh test installs it)")
     import torch
     from torchao.utils import TorchAOBaseTensor
 

@@ -302,7 +302,7 @@ def _int4_weight_only(model: Any) -> Any:
 
     torchao's CPU int4 layout packs each weight for torch's tinygemm CPU kernel
     (`_weight_int4pack_mm_for_cpu`): a decode step reads a quarter of the bfloat16 bytes, and
-    decoding on CPU is bound by memory reads (torchao is pinned in requirements.txt). The GGUF
+    decoding on CPU is bound by memory reads (torchao: requirements-int4.txt, optional). The GGUF
     weights are themselves 4-6 bit, so little is lost. The default preset uses int8-dynamic,
     which decodes as fast and also reads prompts faster (bench/README.md, "Generation").
     """
@@ -311,8 +311,8 @@ def _int4_weight_only(model: Any) -> Any:
         from torchao.quantization import quantize_
     except ImportError:
         # Slower, not broken: answer with the bfloat16 weights rather than not at all.
-        logger.warning("quantization 'int4-weight' needs torchao (requirements.txt pins it); "
-                       "using bfloat16 weights, which decode about 2.5x slower")
+        logger.warning("quantization 'int4-weight' needs torchao (pip install --no-deps -r "
+                       "requirements-int4.txt); using bfloat16 weights, which decode about 2.5x slower")
         return model
     # set_inductor_config only tunes torch.compile, which this backend does not use.
     quantize_(model.to(torch.bfloat16), PrototypeInt4WeightOnlyConfig(group_size=128, set_inductor_config=False))
