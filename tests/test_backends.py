@@ -328,6 +328,34 @@ def test_transformers_int8_dynamic_quantization_answers_like_the_float_model():
     assert answer[:3] == expected[:3]  # the first words survive quantization
 
 
+@pytest.mark.slow
+def test_int8_weights_are_cached_once_and_read_back_instead_of_quantized_again(tmp_path, monkeypatch, caplog):
+    from bot.generation import transformers_backend
+    from bot.settings import load_settings
+
+    generation = load_settings("tiny").generation.model_copy(update={"quantization": "int8-dynamic"})
+    first = make_generator(generation, tmp_path)
+    first.load()
+    cached = list((tmp_path / "dequantized").glob("*/int8-dynamic-torch-*.pt"))
+    assert len(cached) == 1 and not list((tmp_path / "dequantized").glob("*/.*partial"))
+    expected = "".join(first.stream(QUESTION, 12))
+
+    def no_quantizing(model):
+        raise AssertionError("quantized again although the int8 cache exists")
+
+    monkeypatch.setattr(transformers_backend, "_int8_quantize", no_quantizing)
+    second = make_generator(generation, tmp_path)
+    second.load()
+    assert "".join(second.stream(QUESTION, 12)) == expected  # the same int8 weights, bit for bit
+    monkeypatch.undo()
+
+    cached[0].write_bytes(b"not a torch file")  # damaged: quantize again, answer the same
+    third = make_generator(generation, tmp_path)
+    third.load()
+    assert "Ignoring the int8 cache" in caplog.text
+    assert "".join(third.stream(QUESTION, 12)) == expected
+
+
 # -- transformers with int4 weights (torchao) --------------------------------------------------------
 
 def _int4_generator(prefill_bfloat16: bool):

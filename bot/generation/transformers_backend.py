@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import shutil
 import copy
 import tempfile
@@ -90,7 +91,7 @@ class TransformersGenerator:
             if self.settings.quantization == "int4-weight" and self.settings.int4_prefill_bfloat16:
                 # Read prompts with a bfloat16 copy (see _prefill): ~3 GB more for the default model.
                 self._prefill_model = copy.deepcopy(model.to(torch.bfloat16))
-            model = _quantized(model, self.settings.quantization)
+            model = _quantized(model, self.settings.quantization, self._cache_dir())
             if tokenizer.chat_template is None:
                 raise ModelNotAvailable(f"{self.name} has no chat template, so it cannot be used as a chat model.")
             self._tokenizer = tokenizer
@@ -262,14 +263,15 @@ class TransformersGenerator:
             shutil.rmtree(partial, ignore_errors=True)
 
 
-def _quantized(model: Any, quantization: str) -> Any:
+def _quantized(model: Any, quantization: str, cache_dir: Path | None = None) -> Any:
     """The model with its linear layers' weights in int8 when asked ('int8-dynamic'), else as is.
 
     torch's dynamic quantization keeps int8 weights (one scale per output channel) and
     quantizes each activation on the fly, with int8 matrix kernels (fbgemm, AVX-512 VNNI here)
     that decode several times faster on CPU than bfloat16 (bench/README.md, "Generation").
     Those kernels take float32 activations, so the rest of the model (embeddings, norms) is
-    float32 too.
+    float32 too. With a `cache_dir` (the dequantized cache's folder) the int8 weights are saved
+    there once and read back on later starts instead of being quantized again.
     """
     if quantization == "none":
         return model
@@ -277,24 +279,85 @@ def _quantized(model: Any, quantization: str) -> Any:
         return _int4_weight_only(model)
     if quantization != "int8-dynamic":
         raise ValueError(f"unknown quantization {quantization!r}")
+    cache_file = None
+    if cache_dir is not None and cache_dir.is_dir():
+        cache_file = cache_dir / f"int8-dynamic-torch-{torch.__version__}.pt"
+    with warnings.catch_warnings():
+        # torch deprecates its eager quantization API in favour of torchao (an optional extra
+        # here), and torch.load warns about the storages inside quantized tensors.
+        warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning, UserWarning))
+        if cache_file is not None and cache_file.is_file():
+            try:
+                return _int8_from_cache(model, cache_file)
+            except (OSError, RuntimeError, KeyError, pickle.UnpicklingError) as error:
+                logger.warning("Ignoring the int8 cache %s (%s); quantizing again", cache_file, error)
+        model = _int8_quantize(model)
+        if cache_file is not None:
+            _save_int8(model, cache_file)
+    return model
+
+
+def _linear_names(model: Any) -> list[str]:
+    # Names only: holding the modules themselves would keep every float32 copy alive to the end.
+    return [name for name, module in model.named_modules() if type(module) is torch.nn.Linear]
+
+
+def _replace(model: Any, name: str, build: Any) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, build(getattr(parent, child)))
+
+
+def _int8_quantize(model: Any) -> Any:
     from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
     from torch.ao.quantization import per_channel_dynamic_qconfig
 
+    def quantize(linear: Any) -> Any:
+        linear.qconfig = per_channel_dynamic_qconfig
+        return DynamicInt8Linear.from_float(linear.to(torch.float32))
+
     # Layer by layer, not torch's quantize_dynamic on a float32 copy of the whole model: that
     # would hold every weight in float32 at once (about 10 GB peak for 1.5B parameters).
-    # Names only: holding the modules themselves would keep every float32 copy alive to the end.
-    names = [name for name, module in model.named_modules() if type(module) is torch.nn.Linear]
-    with warnings.catch_warnings():
-        # torch deprecates its eager quantization API in favour of torchao, not a dependency here.
-        warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning, UserWarning))
-        for name in names:
-            parent_name, _, child = name.rpartition(".")
-            parent = model.get_submodule(parent_name) if parent_name else model
-            linear = getattr(parent, child)
-            linear.qconfig = per_channel_dynamic_qconfig
-            setattr(parent, child, DynamicInt8Linear.from_float(linear.to(torch.float32)))
-            del linear
+    for name in _linear_names(model):
+        _replace(model, name, quantize)
     return model.to(torch.float32)
+
+
+def _int8_from_cache(model: Any, cache_file: Path) -> Any:
+    """Empty int8 layers in place of the linear ones, filled from the cache (no re-quantizing)."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+
+    # weights_only: plain tensors and dtypes only, never arbitrary pickled objects.
+    saved = torch.load(cache_file, weights_only=True)
+    names = _linear_names(model)
+    if sorted(saved) != sorted(names):
+        raise KeyError("its layers do not match the model's")
+
+    def restore(name: str) -> Any:
+        def build(linear: Any) -> Any:
+            layer = DynamicInt8Linear(linear.in_features, linear.out_features,
+                                      bias_=linear.bias is not None, dtype=torch.qint8)
+            layer.load_state_dict(saved.pop(name))
+            return layer
+        return build
+
+    for name in names:
+        _replace(model, name, restore(name))
+    return model.to(torch.float32)
+
+
+def _save_int8(model: Any, cache_file: Path) -> None:
+    """Write every int8 layer's state atomically next to the dequantized cache; failure only costs speed."""
+    layers = {name: module.state_dict() for name, module in model.named_modules()
+              if type(module).__module__.startswith("torch.ao.nn.quantized.dynamic")}
+    partial = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.partial")
+    try:
+        torch.save(layers, partial)
+        os.replace(partial, cache_file)
+    except OSError as error:
+        logger.warning("Could not cache the int8 weights in %s: %s", cache_file, error)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _int4_weight_only(model: Any) -> Any:
