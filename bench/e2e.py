@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from bench.app_process import AppProcess, ask
+from bench.generation import VARIANTS
 from bench.tables import RESULTS_DIR, load_average, machine, markdown_table, update_readme, write_json
 
 RESULTS = RESULTS_DIR / "e2e.json"
@@ -28,13 +29,8 @@ TURNS = [
     ("And what can I do about it?", True),  # a follow-up: the server condenses it with history
     ("Which vitamins help prevent leg cramps?", False),
 ]
-# Backend settings per variant, as in bench.generation.
-BACKENDS: dict[str, dict] = {
-    "transformers": {"backend": "transformers", "quantization": "none"},
-    "transformers-int8": {"backend": "transformers", "quantization": "int8-dynamic"},
-    "transformers-int4": {"backend": "transformers", "quantization": "int4-weight"},
-    "llamacpp": {"backend": "llamacpp"},
-}
+# Backend settings per variant: the same variants bench.generation measures.
+BACKENDS = VARIANTS
 
 
 def run_backend(preset: str, backend: str, turns: int, ready_timeout_s: float) -> dict:
@@ -99,7 +95,7 @@ def table(results: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.e2e", description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="default")
-    parser.add_argument("--backends", default="transformers-int8,llamacpp")
+    parser.add_argument("--backends", default="transformers-int8,llamacpp", help=f"of {', '.join(BACKENDS)}")
     parser.add_argument("--turns", type=int, default=len(TURNS), choices=range(1, len(TURNS) + 1))
     parser.add_argument("--ready-timeout", type=float, default=600, help="seconds to wait for the model")
     parser.add_argument("--out", type=Path, default=RESULTS)
