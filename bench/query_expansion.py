@@ -26,12 +26,11 @@ INSTRUCTION = ("Write two short sentences, in the plain style of a health articl
 
 
 def summarize(rows: list[dict]) -> dict:
-    """hit@3 and MRR@10 of the plain ('base') and expanded ('hyde') ranks, rows with rank or None."""
-    def rates(key: str) -> dict:
-        ranks = [row[key] for row in rows]
-        return {"hit_at_3": round(sum(1 for r in ranks if r and r <= 3) / len(ranks), 3),
-                "mrr_at_10": round(sum(1 / r for r in ranks if r and r <= 10) / len(ranks), 3)}
-    return {"cases": len(rows), "plain": rates("base"), "hyde": rates("hyde")}
+    """The evaluation's retrieval metrics of the plain ('base') and expanded ('hyde') first-hit ranks."""
+    from evals.metrics import rank_metrics
+
+    return {"cases": len(rows), "plain": rank_metrics([row["base"] for row in rows]),
+            "hyde": rank_metrics([row["hyde"] for row in rows])}
 
 
 def main(argv: list[str] | None = None) -> int:

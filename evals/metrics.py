@@ -277,7 +277,12 @@ def aggregate(records: list[dict]) -> dict:
 
 
 def _retrieval_metrics(in_scope: list[dict]) -> dict:
-    ranks = [r["first_hit_rank"] for r in in_scope if r["checks"].get("retrieval_hit_at_3") is not None]
+    return rank_metrics([r["first_hit_rank"] for r in in_scope
+                         if r["checks"].get("retrieval_hit_at_3") is not None])
+
+
+def rank_metrics(ranks: list[int | None]) -> dict:
+    """hit@1, hit@3 and MRR@10 of first-hit ranks (None: no gold passage in the top MRR_DEPTH)."""
     return {
         "cases": len(ranks),
         "hit_at_1": _rate(rank == 1 for rank in ranks),

@@ -34,9 +34,10 @@ def test_prompt_tokens_are_counted_only_by_backends_that_can():
 def test_query_expansion_summary_compares_both_rankings():
     from bench.query_expansion import summarize
 
-    rows = [{"base": 1, "hyde": 2}, {"base": None, "hyde": 3}, {"base": 4, "hyde": None}, {"base": 11, "hyde": 1}]
+    # Ranks come from evals.metrics.first_hit_rank: None when no gold passage is in the top 10.
+    rows = [{"base": 1, "hyde": 2}, {"base": None, "hyde": 3}, {"base": 4, "hyde": None}, {"base": None, "hyde": 1}]
     assert summarize(rows) == {
         "cases": 4,
-        "plain": {"hit_at_3": 0.25, "mrr_at_10": round((1 + 1 / 4) / 4, 3)},
-        "hyde": {"hit_at_3": 0.75, "mrr_at_10": round((1 / 2 + 1 / 3 + 1) / 4, 3)},
+        "plain": {"cases": 4, "hit_at_1": 0.25, "hit_at_3": 0.25, "mrr_at_10": round((1 + 1 / 4) / 4, 4)},
+        "hyde": {"cases": 4, "hit_at_1": 0.25, "hit_at_3": 0.75, "mrr_at_10": round((1 / 2 + 1 / 3 + 1) / 4, 4)},
     }
