@@ -41,6 +41,18 @@ def free_port() -> int:
 
 
 @contextmanager
+def _watchdog(timeout_s: float, stop) -> Iterator[None]:
+    """Call `stop` if the block still runs after `timeout_s`: a hung test cannot keep a server up."""
+    timer = threading.Timer(timeout_s, stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+@contextmanager
 def serve_in_thread(page, settings, timeout_s: float = 300) -> Iterator[str]:
     """Launch a built Gradio page in this process on 127.0.0.1; yields its URL."""
     from app import launch_options
@@ -49,13 +61,10 @@ def serve_in_thread(page, settings, timeout_s: float = 300) -> Iterator[str]:
     options = {**launch_options(settings), "server_name": HOST, "server_port": port,
                "prevent_thread_lock": True, "quiet": True}
     page.launch(**options)
-    watchdog = threading.Timer(timeout_s, page.close)
-    watchdog.daemon = True
-    watchdog.start()
     try:
-        yield f"http://{HOST}:{port}/"
+        with _watchdog(timeout_s, page.close):
+            yield f"http://{HOST}:{port}/"
     finally:
-        watchdog.cancel()
         page.close()
 
 
@@ -125,18 +134,15 @@ def serve_asgi_in_thread(app, timeout_s: float = 300, startup_timeout_s: float =
                                            timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
-    watchdog = threading.Timer(timeout_s, lambda: setattr(server, "should_exit", True))
-    watchdog.daemon = True
-    watchdog.start()
     try:
-        deadline = time.monotonic() + startup_timeout_s
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn did not start on port {port}")
-            time.sleep(0.05)
-        yield f"http://{HOST}:{port}"
+        with _watchdog(timeout_s, lambda: setattr(server, "should_exit", True)):
+            deadline = time.monotonic() + startup_timeout_s
+            while not server.started:
+                if not thread.is_alive() or time.monotonic() > deadline:
+                    raise RuntimeError(f"uvicorn did not start on port {port}")
+                time.sleep(0.05)
+            yield f"http://{HOST}:{port}"
     finally:
-        watchdog.cancel()
         server.should_exit = True
         thread.join(timeout=15)
 
@@ -173,21 +179,26 @@ def serve_directory(directory: Path, replacements: dict[str, str] | None = None,
     httpd = http.server.ThreadingHTTPServer((HOST, port), handler)
     thread = threading.Thread(target=httpd.serve_forever, name=f"static-{port}", daemon=True)
     thread.start()
-    watchdog = threading.Timer(timeout_s, httpd.shutdown)
-    watchdog.daemon = True
-    watchdog.start()
     try:
-        yield f"http://{HOST}:{port}"
+        with _watchdog(timeout_s, httpd.shutdown):
+            yield f"http://{HOST}:{port}"
     finally:
-        watchdog.cancel()
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=15)
 
 
-def launch_chromium(playwright):
-    """Debian's Chromium, headless, with no background traffic of its own."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+@contextmanager
+def chromium_browser() -> Iterator:
+    """Debian's Chromium, headless, with no background traffic of its own; closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 def record_outside_requests(context, allowed_host: str = HOST) -> list[str]:

@@ -6,13 +6,13 @@ import re
 
 import pytest
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 from bot import render, texts  # noqa: E402
 from bot.generation.fake import FakeGenerator  # noqa: E402
 from bot.pipeline import CrampBot  # noqa: E402
 from browser_support import (  # noqa: E402
-    ARTIFACTS_DIR, launch_chromium, record_outside_requests, serve_in_thread, serve_subprocess,
+    ARTIFACTS_DIR, chromium_browser, record_outside_requests, serve_in_thread, serve_subprocess,
 )
 
 pytestmark = pytest.mark.browser
@@ -25,10 +25,8 @@ REAL_S = 900  # first question with the real model: index build, model load, gen
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
+    with chromium_browser() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from bot.generation.fake import FakeGenerator  # noqa: E402
 from bot.pipeline import CrampBot  # noqa: E402
 from bot.settings import WebSettings  # noqa: E402
 from browser_support import (  # noqa: E402
-    ARTIFACTS_DIR, HOST, free_port, launch_chromium, record_outside_requests,
+    ARTIFACTS_DIR, HOST, free_port, chromium_browser, record_outside_requests,
     serve_asgi_in_thread, serve_directory,
 )
 from web.feedback import FeedbackStore, read_feedback  # noqa: E402
@@ -51,10 +51,8 @@ def clinic_settings(fake_settings, **web_fields):
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
+    with chromium_browser() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
