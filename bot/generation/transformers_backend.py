@@ -5,13 +5,13 @@ with `cache_dequantized` the result is saved once under models_dir so later load
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 import os
 import pickle
 import shutil
-import copy
 import tempfile
 import threading
 import time
