@@ -34,6 +34,13 @@ def doc(position, **scores):
     return Document(page_content=str(position), metadata={"position": position, **scores})
 
 
+def test_bm25_ignores_the_verbs_and_fillers_of_a_spoken_question():
+    # Only the topic words count, however the question is phrased around them.
+    assert bm25_tokens("what can I do right when my calf knots up") == ["calf", "knot"]
+    assert bm25_tokens("can a bad back really make my calves cramp") == ["bad", "calf", "cramp"]
+    assert bm25_tokens("I need to know if it would help to take magnesium") == ["magnesium"]
+
+
 def test_score_fusion_keeps_a_confident_dense_match_above_bm25_noise():
     dense = [doc(0, dense_score=0.85), doc(1, dense_score=0.50), doc(2, dense_score=0.48)]
     sparse = [doc(2, bm25_score=2.1), doc(1, bm25_score=2.0)]  # generic words, weak matches
