@@ -108,7 +108,7 @@ class CrampBot:
             yield Done(self._with_query(self._decline(question, results, timings, started), query))
             return
 
-        shown = [r.passage for r in results]
+        shown = [r.passage for r in self._context(results)]
         if not self._model_ready:
             yield Status(texts.MODEL_LOADING)
         generator = self.generator
@@ -169,6 +169,14 @@ class CrampBot:
         if not retrieval.gate:
             return True
         return self.retriever.relevance(results) >= retrieval.gate_threshold
+
+    def _context(self, results: list[RetrievedPassage]) -> list[RetrievedPassage]:
+        """The retrieved passages the model sees: those close enough to the best one's score."""
+        margin = self.settings.retrieval.context_margin
+        if margin is None:
+            return results
+        best = max(r.score for r in results)
+        return [r for r in results if r.score >= best - margin]
 
     # -- answers ---------------------------------------------------------------------------
     def _answer_from(

@@ -27,7 +27,13 @@ PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 class RetrievalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    top_k: int = Field(4, ge=1, le=20, description="Passages given to the model.")
+    top_k: int = Field(4, ge=1, le=20, description="Passages retrieved for a question.")
+    context_margin: float | None = Field(
+        None, ge=0,
+        description="Give the model only the passages scoring within this margin of the best "
+        "one (the best is always given); None gives all top_k. A passage far below the best "
+        "is rarely about the question, yet the model and the extractive answer cite it.",
+    )
     mode: Literal["dense", "hybrid"] = Field(
         "hybrid", description="Dense only, or dense fused with BM25 (reciprocal rank fusion)."
     )

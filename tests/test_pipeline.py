@@ -145,3 +145,22 @@ def test_russian_question_reaches_the_model_in_english_and_a_russian_reply_is_no
     numbers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
     assert numbers and numbers <= {c.number for c in answer.citations}
     assert answer.full_text.endswith(texts.DISCLAIMER)
+
+
+@pytest.mark.parametrize("margin", [None, 0.15, 0.0])
+def test_model_sees_only_passages_close_to_the_best_score(make_bot, fake_settings, margin):
+    retrieval = fake_settings.retrieval.model_copy(update={"context_margin": margin})
+    settings = fake_settings.model_copy(update={"retrieval": retrieval})
+    bot = make_bot("Night cramps can come from stress [1].", settings=settings)
+    question = "I stopped drinking alcohol last week and now my legs cramp at night"
+    answer = bot.ask(question)
+    prompt = bot._generator.calls[-1][-1]["content"]
+    best = answer.retrieved[0].score
+    assert len(answer.retrieved) == settings.retrieval.top_k  # retrieval itself is not cut
+    expected = [r for r in answer.retrieved if margin is None or r.score >= best - margin]
+    assert re.findall(r"^\[(\d+)\]", prompt, flags=re.M) == [str(n) for n in range(1, len(expected) + 1)]
+    for r in answer.retrieved:
+        first_words = r.passage.text[:60]
+        assert (first_words in prompt) == (r in expected)
+    if margin is not None:  # the question's scores leave a gap the cut must see
+        assert len(expected) < len(answer.retrieved)
