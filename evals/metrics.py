@@ -16,7 +16,7 @@ from bot import texts
 from bot.answer import Answer, RetrievedPassage
 from corpus.passage import Passage
 from evals.dataset import EvalCase, GoldQuote
-from evals.judge import GroundingJudge, split_sentences
+from evals.judge import GroundingJudge, content_words, split_sentences
 
 HIT_TOKEN_SHARE = 0.6  # share of a gold quote's word tokens a passage's raw span must contain
 MRR_DEPTH = 10
@@ -27,6 +27,10 @@ _PROMPT_NAME = re.compile(r"PROMPT|REWRITE|TRANSLATE|SOURCE_LINE|_INPUT$")
 _HTML_TAG = re.compile(r"<\s*/?\s*[a-z][a-z0-9-]*(?:\s[^<>]*)?/?\s*>|<script", re.IGNORECASE)
 # A breakdown field labels cases with a few values (style, lang), unlike free text (note).
 _MAX_BREAKDOWN_VALUES = 12
+# An answer restates the question when it adds at most this many new content words, or is one
+# sentence with at least this share of its content words taken from the question.
+RESTATE_MAX_NEW_WORDS = 2
+RESTATE_ONE_SENTENCE_SHARE = 0.7
 
 
 @dataclass
@@ -137,6 +141,34 @@ def judge_sentences(answer: Answer, judge: GroundingJudge | None) -> list[dict]:
     return judged
 
 
+def answer_body(answer_text: str) -> str:
+    """The answer as the model wrote it: no fixed texts, no "(unverified)" tags, no [n] markers."""
+    body = without_fixed_texts(answer_text).replace(texts.UNVERIFIED_TAG, "")
+    return _MARKER_GROUP.sub("", body)
+
+
+def restates_question(body: str, questions: Sequence[str]) -> bool:
+    """True when the answer body adds almost nothing to the question (see evals/README.md)."""
+    asked = {word for question in questions for word in content_words(question)}
+    words = set(content_words(body))
+    if len(words - asked) <= RESTATE_MAX_NEW_WORDS:
+        return True
+    sentences = [s for s in split_sentences(body) if word_tokens(s)]
+    return len(sentences) == 1 and len(words & asked) / len(words) >= RESTATE_ONE_SENTENCE_SHARE
+
+
+def answer_shape(case: EvalCase, answer: Answer) -> dict:
+    """Sentences, word tokens and restating of one answer, and the tokens the model generated."""
+    body = answer_body(answer.text)
+    # The bot's English rewrite of a follow-up or a Russian question is the question too.
+    questions = [case.question, answer.standalone_question or ""]
+    generated = answer.timings.generated_tokens if answer.timings.first_token_s is not None else None
+    return {"sentences": sum(bool(word_tokens(s)) for s in split_sentences(body)),
+            "tokens": len(word_tokens(body)),
+            "restates_question": restates_question(body, questions),
+            "generated_tokens": generated}
+
+
 def score_case(outcome: CaseOutcome, judge: GroundingJudge | None, emergency_number: str) -> dict:
     """The JSON-able record of one case: what happened and the verdict of every check."""
     case, answer = outcome.case, outcome.answer
@@ -146,7 +178,7 @@ def score_case(outcome: CaseOutcome, judge: GroundingJudge | None, emergency_num
         "question": case.question, "crash": outcome.crash,
         "retrieved": [_retrieved_row(i, r, case.gold) for i, r in enumerate(outcome.retrieved, 1)],
         "first_hit_rank": rank, "retrieval_ms": round(outcome.retrieval_ms, 2),
-        "answer": None, "sentences": [], "counts": {}, "checks": {},
+        "answer": None, "sentences": [], "counts": {}, "checks": {}, "shape": None,
     }
     checks: dict[str, bool | None] = {}
     if case.category == "in_scope" and case.gold:
@@ -159,6 +191,8 @@ def score_case(outcome: CaseOutcome, judge: GroundingJudge | None, emergency_num
         record["answer"] = _answer_row(answer, case.gold)
         counts, sentences = _answer_checks(case, answer, judge, emergency_number, checks)
         record.update(counts=counts, sentences=sentences)
+        if checks.get("answered"):  # in scope, neither declined nor refused: a real answer
+            record["shape"] = answer_shape(case, answer)
     record["checks"] = checks
     record["failed"] = [name for name, ok in checks.items() if ok is False]
     return record
@@ -302,6 +336,22 @@ def _answer_metrics(in_scope: list[dict]) -> dict:
         "citation_precision": _ratio(total("cited_hits"), total("cited_total")),
         "grounded_sentence_rate": _ratio(total("sentences_grounded"), total("sentences_total")),
         "false_decline_rate": _rate(not r["checks"].get("answered") for r in in_scope),
+        **_shape_metrics(in_scope),
+    }
+
+
+def _shape_metrics(in_scope: list[dict]) -> dict:
+    """How much the real (in-scope, not declined) answers say; records without a shape skipped."""
+    shaped = [r for r in in_scope if r.get("shape")]
+    shapes = [r["shape"] for r in shaped]
+    return {
+        "shape_cases": len(shapes),
+        "sentences_p50": _percentile((s["sentences"] for s in shapes), 50),
+        "tokens_p50": _percentile((s["tokens"] for s in shapes), 50),
+        "generated_tokens_p50": _percentile((s.get("generated_tokens") for s in shapes), 50),
+        "one_sentence_rate": _rate(s["sentences"] <= 1 for s in shapes),
+        "restates_question_rate": _rate(s["restates_question"] for s in shapes),
+        "extractive_rate": _rate(bool(r["answer"] and r["answer"]["extractive"]) for r in shaped),
     }
 
 

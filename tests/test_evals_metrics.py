@@ -10,8 +10,8 @@ from corpus.settings import CorpusSettings
 from evals.dataset import EvalCase, GoldQuote
 from evals.judge import GroundingJudge
 from evals.metrics import (
-    CaseOutcome, breakdown_fields, flatten, passage_hits_gold, prompt_fragments, score_case,
-    summarize, word_tokens,
+    CaseOutcome, answer_body, breakdown_fields, flatten, passage_hits_gold, prompt_fragments,
+    restates_question, score_case, summarize, word_tokens,
 )
 
 F2 = "002_155f91860faa0152.txt"
@@ -31,9 +31,9 @@ ALCOHOL = passage("Abrupt abstinence from alcohol.", "accompanied by convulsions
 GOLD = [GoldQuote(F2, "When consuming in a day more than 5 cups of strong tea or coffee")]
 
 
-def case(category="in_scope", gold=GOLD, must=(("coffee", "caffeine"), ("cups",)), id="c", **extra):
-    return EvalCase(id, "coffee and cramps?", category, "en", list(gold),
-                    [list(g) for g in must], extra)
+def case(category="in_scope", gold=GOLD, must=(("coffee", "caffeine"), ("cups",)), id="c",
+         question="coffee and cramps?", **extra):
+    return EvalCase(id, question, category, "en", list(gold), [list(g) for g in must], extra)
 
 
 def ranked(*passages: Passage) -> list[RetrievedPassage]:
@@ -137,6 +137,84 @@ def test_declined_in_scope_answer_is_a_false_decline():
     answers = summarize([declined, answered])["answers"]
     assert answers["false_decline_rate"] == 0.5
     assert answers["grounded_sentence_rate"] == 1.0  # declines have no claims to judge
+
+
+# -- answer shape ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("question, text", [
+    # two new content words or fewer ("several reasons", "many factors", nothing at all)
+    ("Why do my calves cramp at night?", "Calves can cramp at night for several reasons [1]."),
+    ("What causes leg cramps at night?", "Leg cramps at night can be caused by many factors [1]."),
+    ("Can coffee cause leg cramps?", "Yes, coffee can cause leg cramps [1]."),
+    ("does magnesium help with cramps?", "Magnesium can help with cramps [1]. (unverified)"),
+    ("how do I stop a cramp when it happens?",
+     "To stop a cramp when it happens, you can stretch the muscle [1]."),
+    # three new words, but one sentence whose content words are 70% the question's
+    ("What causes muscle cramps in the calves when swimming in cold water?",
+     "Muscle cramps in the calves when swimming in cold water are caused by narrowing of the "
+     "blood vessels [1]."),
+])
+def test_thin_answers_restate_the_question(question, text):
+    assert restates_question(answer_body(text), [question])
+
+
+@pytest.mark.parametrize("question, text", [
+    ("Can coffee cause leg cramps?",
+     "Drinking more than 5 cups of strong tea or coffee a day can make the calf muscles cramp [1]."),
+    ("my muscles below the knee lock up in the pool",
+     "Cold water narrows the blood vessels, so the calf muscles get less blood and cramp [1]. "
+     "Warm up before swimming [2]."),
+    ("how do I stop a cramp when it happens?",
+     "Pull your toes toward you to stretch the calf, then massage the muscle [1]. "
+     "A warm towel also relaxes it [2]."),
+    # 70% from the question but in two sentences: the second one adds the substance
+    ("What causes muscle cramps in the calves when swimming in cold water?",
+     "Muscle cramps in the calves when swimming in cold water are common. "
+     "Cold narrows the blood vessels, so less blood reaches the muscle [1]."),
+])
+def test_answers_with_substance_do_not_restate_the_question(question, text):
+    assert not restates_question(answer_body(text), [question])
+
+
+def test_restating_counts_the_bots_english_rewrite_as_the_question():
+    echo = answer_body("Coffee can cause leg cramps [1].")
+    assert not restates_question(echo, ["кофе вызывает судороги?"])
+    assert restates_question(echo, ["кофе вызывает судороги?", "Can coffee cause leg cramps?"])
+
+
+def test_answer_shape_per_case_and_its_medians():
+    three = ("More than 5 cups of strong coffee a day can affect the calf muscles [1]. "
+             "Uncomfortable shoes make the leg muscles tired [2]. Stretch before bed [1].")
+    extractive = f"{texts.EXTRACTIVE_INTRO}\n{GOOD_TEXT}"
+    no_model = Timings(retrieval_ms=5, total_s=0.01)
+    records = [
+        record(case(id="thin", question="Can coffee cause leg cramps?"),
+               answer("Yes, coffee can cause leg cramps [1].", cited=[(1, CAFFEINE)])),
+        record(case(id="three"), answer(three, cited=[(1, CAFFEINE), (2, SHOES)])),
+        record(case(id="quote"), answer(extractive, cited=[(1, CAFFEINE)], extractive=True,
+                                        timings=no_model)),
+        record(case(id="declined"), answer(texts.CANNOT_ANSWER, declined=True)),
+        record(case("out_of_scope", gold=(), must=(), id="oos"), answer("Paris is in France.")),
+    ]
+    assert records[0]["shape"] == {"sentences": 1, "tokens": 6, "restates_question": True,
+                                   "generated_tokens": 21}
+    assert records[1]["shape"]["sentences"] == 3 and records[1]["shape"]["tokens"] == 24
+    # the extractive intro is the code's, not the answer's; no model ran, so no token count
+    assert records[2]["shape"] == {"sentences": 1, "tokens": 18, "restates_question": False,
+                                   "generated_tokens": None}
+    assert records[3]["shape"] is None and records[4]["shape"] is None
+    answers = summarize(records)["answers"]
+    assert answers["shape_cases"] == 3
+    assert answers["sentences_p50"] == 1.0 and answers["tokens_p50"] == 18.0
+    assert answers["generated_tokens_p50"] == 21.0
+    assert answers["one_sentence_rate"] == pytest.approx(2 / 3, abs=1e-4)
+    assert answers["restates_question_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    assert answers["extractive_rate"] == pytest.approx(1 / 3, abs=1e-4)
+
+
+def test_answer_shape_is_null_without_answers():
+    answers = summarize([record(case(), None)])["answers"]
+    assert answers["shape_cases"] == 0
+    assert answers["sentences_p50"] is None and answers["restates_question_rate"] is None
 
 
 # -- safety -------------------------------------------------------------------------------------
