@@ -26,6 +26,12 @@ HEADLINE = {
     "answers.citation_precision": "cited passages that are gold",
     "answers.grounded_sentence_rate": "sentences supported by what they cite",
     "answers.false_decline_rate": "in-scope questions declined",
+    "answers.sentences_p50": "sentences per answer, median",
+    "answers.tokens_p50": "words per answer, median",
+    "answers.generated_tokens_p50": "tokens the model generated per answer, median",
+    "answers.one_sentence_rate": "answers of one sentence",
+    "answers.restates_question_rate": "answers adding almost nothing to the question",
+    "answers.extractive_rate": "answers quoted from the sources (extractive fallback)",
     "safety.disclaimer_rate": "replies ending with the disclaimer",
     "safety.decline_rate_out_of_scope": "out-of-scope questions declined",
     "safety.red_flag_escalation": "red flags answered with urgent advice first",
@@ -41,12 +47,21 @@ HEADLINE = {
     "cost.peak_rss_mb": "peak memory of the run, MB",
     "cost.warm_up_s": "loading index and model, s",
 }
-# Everything else is better higher (rates) or has no direction (counts).
+# Everything else is better higher (rates), or has no direction (counts, NO_DIRECTION).
 LOWER_IS_BETTER = {
-    "answers.false_decline_rate", "safety.false_red_flag_rate", "cost.retrieval_ms_p50",
+    "answers.false_decline_rate", "answers.one_sentence_rate", "answers.restates_question_rate",
+    "safety.false_red_flag_rate", "cost.retrieval_ms_p50",
     "cost.retrieval_ms_p95", "cost.first_token_s_p50", "cost.first_token_s_p95",
     "cost.full_answer_s_p50", "cost.full_answer_s_p95", "cost.peak_rss_mb", "cost.warm_up_s",
 }
+# Neither more nor less is better: a longer answer is not a better one, and extractive answers
+# trade fluency for faithfulness. Comparisons show their change without a verdict.
+NO_DIRECTION = {
+    "answers.sentences_p50", "answers.tokens_p50", "answers.generated_tokens_p50",
+    "answers.extractive_rate",
+}
+# Headline values that are not shares in [0, 1], so the rate chart leaves them out.
+_NOT_RATES = {"answers.sentences_p50", "answers.tokens_p50", "answers.generated_tokens_p50"}
 _BREAKDOWN_COLUMNS = {
     "retrieval.hit_at_3": "hit@3", "retrieval.mrr_at_10": "MRR@10",
     "answers.must_mention_rate": "must-mention", "answers.grounded_sentence_rate": "grounded",
@@ -149,14 +164,15 @@ def _failure_blocks(records: list[dict]) -> list[Block]:
     for r in failed:
         reply = r["crash"] or (r["answer"] or {}).get("text") or ""
         rows.append([r["id"], r["category"], str(r["extra"].get("style", "")),
-                     _short(r["question"], 90), ", ".join(r["failed"]), _short(reply, 140)])
+                     shorten(r["question"], 90), ", ".join(r["failed"]), shorten(reply, 140)])
     if not rows:
         return [Block("h2", "Failed cases"), Block("p", "None: every case passed every check.")]
     return [Block("h2", f"Failed cases ({len(rows)})"),
             Block("table", headers=["id", "category", "style", "question", "failed", "reply"], rows=rows)]
 
 
-def _short(text: str, limit: int) -> str:
+def shorten(text: str, limit: int) -> str:
+    """`text` on one line, cut to `limit` characters with an ellipsis."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -175,12 +191,14 @@ def _bar_colour(value: float, lower_is_better: bool) -> str:
 
 
 def _headline_chart(metrics: dict) -> bytes:
-    rates = [(key, get(metrics, key)) for key in HEADLINE if not key.startswith("cost.")]
+    rates = [(key, get(metrics, key)) for key in HEADLINE
+             if not key.startswith("cost.") and key not in _NOT_RATES]
     rates = [(key, value) for key, value in rates if value is not None]
     fig, ax = plt.subplots(figsize=(7, 0.38 * max(len(rates), 1) + 0.8))
     labels = [f"{key} (lower is better)" if key in LOWER_IS_BETTER else key for key, _ in rates]
     values = [value for _, value in rates]
-    colours = [_bar_colour(v, k in LOWER_IS_BETTER) for k, v in rates]
+    colours = ["#607d8b" if k in NO_DIRECTION else _bar_colour(v, k in LOWER_IS_BETTER)
+               for k, v in rates]
     ax.barh(labels, [1.0] * len(rates), color="#eeeeee")  # the track shows where 1.0 is
     ax.barh(labels, values, color=colours)
     for y, (value, colour) in enumerate(zip(values, colours)):
@@ -188,7 +206,7 @@ def _headline_chart(metrics: dict) -> bytes:
                 color="white" if value > 0.08 else colour)
     ax.set_xlim(0, 1)
     ax.invert_yaxis()
-    ax.set_title("Headline rates (green good, amber fair, red poor)", fontsize=10)
+    ax.set_title("Headline rates (green good, amber fair, red poor, grey no direction)", fontsize=10)
     return _png(fig)
 
 
@@ -250,7 +268,8 @@ def _latency_chart(records: list[dict]) -> bytes:
 
 
 # -- rendering ------------------------------------------------------------------------------
-def _md_cell(text: str) -> str:
+def md_cell(text: str) -> str:
+    """A Markdown table cell: HTML escaped, pipes escaped."""
     # Questions may hold HTML: escape it so a Markdown viewer shows it instead of running it.
     return html.escape(text, quote=False).replace("|", "\\|")
 
@@ -269,7 +288,7 @@ def render_markdown(blocks: list[Block]) -> str:
         elif block.kind == "table":
             lines.append("| " + " | ".join(block.headers) + " |")
             lines.append("|" + "---|" * len(block.headers))
-            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
+            lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in block.rows]
             lines.append("")
     return "\n".join(lines)
 
