@@ -1,4 +1,5 @@
-"""Side-by-side table of two or more runs, with each metric's change against the first run."""
+"""Side-by-side table of two or more runs, with each metric's change against the first run,
+then the cases whose checks changed between the first run and each later one."""
 from __future__ import annotations
 
 import json
@@ -6,7 +7,7 @@ from pathlib import Path
 
 from corpus.errors import CrampbotError
 from evals.metrics import flatten
-from evals.report import HEADLINE, LOWER_IS_BETTER, fmt, get
+from evals.report import HEADLINE, LOWER_IS_BETTER, NO_DIRECTION, fmt, get, md_cell, shorten
 
 # Breakdown rows: the metrics that say most about a category or style in one number each.
 _BREAKDOWN_KEYS = ("retrieval.hit_at_3", "answers.must_mention_rate",
@@ -29,11 +30,13 @@ def load_metrics(run_dir: Path) -> dict:
 
 
 def compare_runs(dirs: list[Path], out: Path | None = None) -> str:
-    """Markdown table: one column per run, deltas against the first; written to `out` if given."""
+    """Markdown table (one column per run, deltas against the first), then for each later run
+    the cases whose checks changed against the first; written to `out` if given."""
     if len(dirs) < 2:
         raise RunNotFound("Give at least two evaluation folders to compare.")
-    runs = [load_metrics(Path(d)) for d in dirs]
-    headers = ["metric"] + [_label(Path(d), m) for d, m in zip(dirs, runs)]
+    dirs = [Path(d) for d in dirs]
+    runs = [load_metrics(d) for d in dirs]
+    headers = ["metric"] + [_label(d, m) for d, m in zip(dirs, runs)]
     rows = [_row(key, runs) for key in _keys(runs)]
     lines = [
         "| " + " | ".join(headers) + " |",
@@ -43,6 +46,8 @@ def compare_runs(dirs: list[Path], out: Path | None = None) -> str:
         f"Deltas are against {headers[1]}; ✓ better, ✗ worse.",
         "",
     ]
+    for later, metrics in zip(dirs[1:], runs[1:]):
+        lines += case_changes(dirs[0], runs[0], later, metrics)
     table = "\n".join(lines)
     if out is not None:
         out = Path(out)
@@ -72,7 +77,7 @@ def _keys(runs: list[dict]) -> list[str]:
 
 
 def _is_count(key: str) -> bool:
-    return key.startswith("counts.") or key.endswith(".cases")
+    return key.startswith("counts.") or key.endswith((".cases", "_cases"))
 
 
 def _row(key: str, runs: list[dict]) -> list[str]:
@@ -91,8 +96,89 @@ def _delta(base, value, metric: str) -> str:
     change = value - base
     if abs(change) < 1e-9:
         return "(±0)"
-    if _is_count(metric):  # sizes, not quality: no better or worse
+    if _is_count(metric) or metric in NO_DIRECTION:  # sizes, not quality: no better or worse
         return f"({change:+g})"
     better = change < 0 if metric in LOWER_IS_BETTER else change > 0
     mark = "✓" if better else "✗"
     return f"({change:+.3f} {mark})" if abs(change) < 10 else f"({change:+.1f} {mark})"
+
+
+# -- per-case changes -------------------------------------------------------------------------
+def load_cases(run_dir: Path) -> dict[str, dict]:
+    """The records of a run's cases.jsonl by case id; empty when the run has none."""
+    path = Path(run_dir) / "cases.jsonl"
+    if not path.is_file():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        records = [json.loads(line) for line in lines if line.strip()]
+        return {record["id"]: record for record in records}
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise RunNotFound(f"{path} is not a cases.jsonl written by `crampbot eval` "
+                          f"({type(error).__name__}); run the evaluation again.") from error
+
+
+def check_changes(before: dict, after: dict) -> tuple[list[str], list[str]]:
+    """Checks that failed before and pass now, and those that passed before and fail now."""
+    old, new = before.get("checks", {}), after.get("checks", {})
+    # A check present in one run only (no citations to validate, say) is not a change.
+    better = [name for name in new if old.get(name) is False and new[name] is True]
+    worse = [name for name in new if old.get(name) is True and new[name] is False]
+    return better, worse
+
+
+def case_changes(base_dir: Path, base: dict, later_dir: Path, later: dict) -> list[str]:
+    """Markdown lines: the cases whose checks changed from the base run to a later run."""
+    lines = [f"## Case changes: {base_dir.name} → {later_dir.name}", ""]
+    mismatch = _set_mismatch(base_dir, base, later_dir, later)
+    if mismatch:
+        return lines + [f"No per-case diff: {mismatch}", ""]
+    before, after = load_cases(base_dir), load_cases(later_dir)
+    if not before or not after:
+        missing = base_dir if not before else later_dir
+        return lines + [f"No per-case diff: {missing}/cases.jsonl is missing or empty.", ""]
+    rows, tally = _change_rows(before, after)
+    return lines + [_tally_line(tally, len(before.keys() ^ after.keys())), "", *rows]
+
+
+def _change_rows(before: dict, after: dict) -> tuple[list[str], dict[str, int]]:
+    """Table rows, worse first (what blocks a change), and how many cases fell in each kind."""
+    tally = {"better": 0, "worse": 0, "mixed": 0, "unchanged": 0}
+    changed = []
+    for case_id in (i for i in before if i in after):
+        better, worse = check_changes(before[case_id], after[case_id])
+        kind = "mixed" if better and worse else "better" if better else "worse" if worse else "unchanged"
+        tally[kind] += 1
+        if kind != "unchanged":
+            checks = [f"+{name}" for name in better] + [f"−{name}" for name in worse]
+            changed.append((kind, case_id, ", ".join(checks), after[case_id].get("question", "")))
+    order = {"worse": 0, "mixed": 1, "better": 2}
+    changed.sort(key=lambda row: order[row[0]])
+    if not changed:
+        return [], tally
+    rows = ["| case | change | checks (+ now passes, − now fails) | question |", "|---|---|---|---|"]
+    rows += [f"| {md_cell(i)} | {kind} | {checks} | {md_cell(shorten(q, 80))} |"
+             for kind, i, checks, q in changed]
+    return rows + [""], tally
+
+
+def _tally_line(tally: dict[str, int], unmatched: int) -> str:
+    parts = [f"{tally['better']} better", f"{tally['worse']} worse"]
+    if tally["mixed"]:
+        parts.append(f"{tally['mixed']} mixed (some checks better, some worse)")
+    parts.append(f"{tally['unchanged']} unchanged")
+    if unmatched:  # e.g. one run used --limit
+        parts.append(f"{unmatched} in one run only")
+    return ", ".join(parts) + "."
+
+
+def _set_mismatch(base_dir: Path, base: dict, later_dir: Path, later: dict) -> str | None:
+    """Why two runs' cases cannot be matched by id, or None when both ran the same set file."""
+    shas = [m.get("run", {}).get("set_sha256") for m in (base, later)]
+    if not all(shas):
+        return "a run's metrics.json records no set sha256, so the sets may differ."
+    if shas[0] != shas[1]:
+        return (f"{later_dir.name} ran a different evaluation set than {base_dir.name} "
+                f"(set sha256 {shas[1][:12]} vs {shas[0][:12]}); case ids may not mean the same.")
+    return None
+

@@ -8,10 +8,15 @@ import pytest
 from evals.compare import RunNotFound, compare_runs
 
 
-def write_run(path, preset, hit_at_3, false_decline, p50, style_hit):
+def write_run(path, preset, hit_at_3, false_decline, p50, style_hit, sha=None, cases=None):
+    """A run folder: metrics.json, and cases.jsonl when `cases` ({id: checks}) is given."""
     path.mkdir()
+    if cases is not None:
+        lines = [json.dumps({"id": i, "question": f"question of {i}?", "checks": checks})
+                 for i, checks in cases.items()]
+        (path / "cases.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     metrics = {
-        "run": {"preset": preset, "mode": "retrieval-only"},
+        "run": {"preset": preset, "mode": "retrieval-only", "set_sha256": sha},
         "counts": {"cases": 10},
         "retrieval": {"hit_at_1": 0.5, "hit_at_3": hit_at_3, "mrr_at_10": None},
         "answers": {"false_decline_rate": false_decline},
@@ -59,3 +64,77 @@ def test_missing_run_is_a_clear_error(tmp_path):
         compare_runs([base, tmp_path / "nowhere"])
     with pytest.raises(RunNotFound, match="at least two"):
         compare_runs([base])
+
+
+def test_sentences_and_length_change_without_a_verdict(tmp_path):
+    base = write_run(tmp_path / "base", "baseline", 0.5, 0.2, 12.0, 0.4)
+    new = write_run(tmp_path / "new", "default", 0.5, 0.2, 12.0, 0.4)
+    for path, sentences in ((base, 1.0), (new, 3.0)):
+        metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+        metrics["answers"].update(sentences_p50=sentences, restates_question_rate=sentences / 10)
+        (path / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    table = compare_runs([base, new])
+    assert row(table, "answers.sentences_p50")[2] == "3.000 (+2)"
+    assert row(table, "answers.restates_question_rate")[2] == "0.300 (+0.200 ✗)"
+
+
+# -- per-case changes ---------------------------------------------------------------------------
+BEFORE = {
+    "fixed": {"answered": True, "must_mention": False, "sentences_grounded": False},
+    "broken": {"answered": True, "must_mention": True},
+    "both": {"answered": False, "must_mention": True},
+    "same": {"declined": True},
+    "a|b": {"retrieval_hit_at_3": True},
+    "dropped": {"declined": True},
+}
+AFTER = {
+    "fixed": {"answered": True, "must_mention": True, "sentences_grounded": True},
+    "broken": {"answered": True, "must_mention": False},
+    "both": {"answered": True, "must_mention": False, "sentences_grounded": False},
+    "same": {"declined": True},
+    "a|b": {"retrieval_hit_at_3": False},
+    "added": {"declined": True},
+}
+
+
+def test_case_changes_list_better_worse_and_mixed_cases_with_a_count_line(tmp_path):
+    base = write_run(tmp_path / "base", "baseline", 0.5, 0.2, 12.0, 0.4, "ab" * 32, BEFORE)
+    new = write_run(tmp_path / "new", "default", 0.5, 0.2, 12.0, 0.4, "ab" * 32, AFTER)
+    text = compare_runs([base, new])
+    section = text[text.index("## Case changes: base → new"):]
+    assert "1 better, 2 worse, 1 mixed (some checks better, some worse), 1 unchanged, " \
+           "2 in one run only." in section
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[1:] == [
+        "| broken | worse | −must_mention | question of broken? |",
+        "| a\\|b | worse | −retrieval_hit_at_3 | question of a\\|b? |",
+        "| both | mixed | +answered, −must_mention | question of both? |",
+        "| fixed | better | +must_mention, +sentences_grounded | question of fixed? |",
+    ]
+    assert "| same |" not in section
+
+
+def test_three_runs_get_a_section_per_later_run_against_the_first(tmp_path):
+    runs = [write_run(tmp_path / name, name, 0.5, 0.2, 12.0, 0.4, "ab" * 32, cases)
+            for name, cases in (("a", BEFORE), ("b", AFTER), ("c", BEFORE))]
+    text = compare_runs(runs)
+    assert "## Case changes: a → b" in text and "## Case changes: a → c" in text
+    assert "0 better, 0 worse, 6 unchanged." in text  # c is a again
+
+
+def test_runs_of_different_sets_get_a_note_instead_of_diffs(tmp_path):
+    base = write_run(tmp_path / "base", "baseline", 0.5, 0.2, 12.0, 0.4, "ab" * 32, BEFORE)
+    other = write_run(tmp_path / "other", "default", 0.5, 0.2, 12.0, 0.4, "cd" * 32, AFTER)
+    text = compare_runs([base, other])
+    assert ("No per-case diff: other ran a different evaluation set than base "
+            "(set sha256 cdcdcdcdcdcd vs abababababab)") in text
+    assert "worse" not in text.split("## Case changes")[1]
+    unknown = write_run(tmp_path / "old", "default", 0.5, 0.2, 12.0, 0.4, None, AFTER)
+    assert "records no set sha256" in compare_runs([base, unknown])
+    no_cases = write_run(tmp_path / "bare", "default", 0.5, 0.2, 12.0, 0.4, "ab" * 32)
+    assert "bare/cases.jsonl is missing" in compare_runs([base, no_cases])
+    broken = write_run(tmp_path / "broken", "default", 0.5, 0.2, 12.0, 0.4, "ab" * 32)
+    (broken / "cases.jsonl").write_text("{oops\n", encoding="utf-8")
+    with pytest.raises(RunNotFound, match="not a cases.jsonl written by `crampbot eval`"):
+        compare_runs([base, broken])
+
