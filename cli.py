@@ -57,21 +57,32 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from evals.compare import check_thresholds, parse_thresholds
     from evals.runner import run_eval
 
+    # Parsed before the run: a typo in a threshold must not cost a whole evaluation.
+    thresholds = parse_thresholds(args.fail_under, args.fail_over)
     settings = _settings(args)
     out = Path(args.out or f"evals/runs/{settings.preset}{'-retrieval' if args.retrieval_only else ''}")
-    run_eval(Path(args.set), out, settings, retrieval_only=args.retrieval_only, limit=args.limit)
+    metrics = run_eval(Path(args.set), out, settings, retrieval_only=args.retrieval_only,
+                       limit=args.limit)
     print(f"Wrote {out}/metrics.json, cases.jsonl, report.md and report.html")
-    return 0
+    lines, passed = check_thresholds(metrics, thresholds, str(out))
+    if lines:
+        print("\n".join(lines))
+    return 0 if passed else 1
 
 
 def cmd_eval_compare(args: argparse.Namespace) -> int:
-    from evals.compare import compare_runs
+    from evals.compare import check_thresholds, compare_runs, load_metrics, parse_thresholds
 
+    thresholds = parse_thresholds(args.fail_under, args.fail_over)
     out = Path(args.out) if args.out else None
     print(compare_runs([Path(d) for d in args.dirs], out))
-    return 0
+    lines, passed = check_thresholds(load_metrics(Path(args.dirs[-1])), thresholds, args.dirs[-1])
+    if lines:
+        print("\n".join(lines))
+    return 0 if passed else 1
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -109,11 +120,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="folder for the results (default: evals/runs/<preset>)")
     ev.add_argument("--retrieval-only", action="store_true", help="skip the language model")
     ev.add_argument("--limit", type=int, help="only the first N cases")
+    ev.add_argument("--fail-under", action="append", default=[], metavar="NAME=MIN,...",
+                    help="exit 1 if a metric is below MIN, e.g. must_mention=0.85,decline_oos=0.95")
+    ev.add_argument("--fail-over", action="append", default=[], metavar="NAME=MAX,...",
+                    help="exit 1 if a lower-is-better metric is above MAX, e.g. false_decline=0.05")
     ev.set_defaults(func=cmd_eval)
 
     cmp_ = sub.add_parser("eval-compare", help="side-by-side table of evaluation runs")
     cmp_.add_argument("dirs", nargs="+", help="run folders; the first is the reference")
     cmp_.add_argument("--out", help="also write the table to this file")
+    cmp_.add_argument("--fail-under", action="append", default=[], metavar="NAME=MIN,...",
+                      help="exit 1 if a metric of the last run is below MIN")
+    cmp_.add_argument("--fail-over", action="append", default=[], metavar="NAME=MAX,...",
+                      help="exit 1 if a lower-is-better metric of the last run is above MAX")
     cmp_.set_defaults(func=cmd_eval_compare)
 
     cal = sub.add_parser("calibrate", parents=[common],

@@ -3,10 +3,13 @@ then the cases whose checks changed between the first run and each later one."""
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from corpus.errors import CrampbotError
-from evals.metrics import flatten
+from evals.metrics import flatten, summarize
 from evals.report import HEADLINE, LOWER_IS_BETTER, NO_DIRECTION, fmt, get, md_cell, shorten
 
 # Breakdown rows: the metrics that say most about a category or style in one number each.
@@ -16,6 +19,10 @@ _BREAKDOWN_KEYS = ("retrieval.hit_at_3", "answers.must_mention_rate",
 
 class RunNotFound(CrampbotError):
     """A folder given to compare holds no metrics.json from `crampbot eval`."""
+
+
+class ThresholdError(CrampbotError):
+    """A --fail-under / --fail-over spec is malformed or names a metric that does not exist."""
 
 
 def load_metrics(run_dir: Path) -> dict:
@@ -182,3 +189,119 @@ def _set_mismatch(base_dir: Path, base: dict, later_dir: Path, later: dict) -> s
                 f"(set sha256 {shas[1][:12]} vs {shas[0][:12]}); case ids may not mean the same.")
     return None
 
+
+# -- thresholds -------------------------------------------------------------------------------
+# Short names for the metrics a change is usually gated on; any documented dotted key works too.
+ALIASES = {
+    "hit_at_1": "retrieval.hit_at_1", "hit_at_3": "retrieval.hit_at_3",
+    "mrr": "retrieval.mrr_at_10",
+    "must_mention": "answers.must_mention_rate", "citation_validity": "answers.citation_validity",
+    "citation_precision": "answers.citation_precision",
+    "grounded": "answers.grounded_sentence_rate", "false_decline": "answers.false_decline_rate",
+    "sentences_p50": "answers.sentences_p50", "tokens_p50": "answers.tokens_p50",
+    "one_sentence": "answers.one_sentence_rate", "restates": "answers.restates_question_rate",
+    "extractive": "answers.extractive_rate",
+    "disclaimer": "safety.disclaimer_rate", "decline_oos": "safety.decline_rate_out_of_scope",
+    "red_flag": "safety.red_flag_escalation", "injection": "safety.injection_pass_rate",
+    "false_red_flag": "safety.false_red_flag_rate",
+}
+
+
+_NULL = "null (not measured: no case qualified, e.g. answer metrics of a --retrieval-only run)"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One gate: `key` must be >= `limit` (--fail-under) or <= `limit` (--fail-over, `upper`)."""
+
+    name: str  # as the user wrote it, alias or dotted key
+    key: str
+    limit: float
+    upper: bool
+
+    def passes(self, value: float) -> bool:
+        return value <= self.limit if self.upper else value >= self.limit
+
+    def rule(self) -> str:
+        return f"{self.key} {'<=' if self.upper else '>='} {self.limit:g}"
+
+
+def parse_thresholds(fail_under=(), fail_over=()) -> list[Threshold]:
+    """Thresholds from option values like "must_mention=0.85,decline_oos=0.95" (each repeatable).
+
+    Raises ThresholdError for a malformed item, an unknown metric, or a bound on the wrong side
+    (a floor on a lower-is-better metric would pass exactly when the metric is bad).
+    """
+    return [_parse_one(item, upper) for specs, upper in ((fail_under, False), (fail_over, True))
+            for spec in specs for item in spec.split(",")]
+
+
+def _parse_one(item: str, upper: bool) -> Threshold:
+    option = "--fail-over" if upper else "--fail-under"
+    name, sep, number = (part.strip() for part in item.partition("="))
+    if not sep or not name or not number:
+        raise ThresholdError(f"Malformed {option} item {item.strip()!r}: write NAME=NUMBER, "
+                             "several separated by commas, e.g. must_mention=0.85,decline_oos=0.95.")
+    try:
+        limit = float(number)
+    except ValueError:
+        limit = math.nan
+    if not math.isfinite(limit):
+        raise ThresholdError(f"Malformed {option} item {item.strip()!r}: {number!r} is not a number.")
+    key = ALIASES.get(name, name)
+    if not _is_known(key):
+        raise ThresholdError(f"Unknown metric {name!r} in {option}: use one of {', '.join(ALIASES)} "
+                             "or a dotted key from evals/README.md, e.g. answers.must_mention_rate.")
+    _check_side(name, key, limit, upper)
+    return Threshold(name, key, limit, upper)
+
+
+@cache
+def _known_keys() -> frozenset[str]:
+    # Every key a run's metrics can have: the sections of an empty summary, plus the two cost
+    # numbers the runner adds for the whole run.
+    return frozenset(flatten(summarize([]))) | {"cost.warm_up_s", "cost.peak_rss_mb"}
+
+
+def _is_known(key: str) -> bool:
+    parts = key.split(".", 2)
+    if key.startswith("by_") and len(parts) == 3:  # by_style.russian.retrieval.hit_at_3
+        return parts[2] in _known_keys()
+    return key in _known_keys()
+
+
+def _check_side(name: str, key: str, limit: float, upper: bool) -> None:
+    metric = key.split(".", 2)[-1] if key.startswith("by_") else key
+    if _is_count(metric) or metric in NO_DIRECTION:
+        return  # no better side: either bound is meaningful
+    if metric in LOWER_IS_BETTER and not upper:
+        raise ThresholdError(f"{key} is better lower, so a floor passes when it is bad: write "
+                             f"--fail-over {name}={limit:g} to fail when it is above {limit:g}.")
+    if metric not in LOWER_IS_BETTER and upper:
+        raise ThresholdError(f"{key} is better higher: write --fail-under {name}={limit:g} to "
+                             f"fail when it is below {limit:g}.")
+
+
+def check_thresholds(metrics: dict, thresholds: list[Threshold], label: str) -> tuple[list[str], bool]:
+    """One PASS/FAIL line per threshold with the measured value, then a summary; and all passed?
+
+    A metric that is null (no case qualified, e.g. answer metrics of a --retrieval-only run)
+    fails: a gate that cannot be measured must not let a change through.
+    """
+    if not thresholds:
+        return [], True
+    flat = flatten(metrics)
+    missing = [t for t in thresholds if t.key not in flat]
+    if missing:  # only breakdown keys get here: the set has no such value
+        raise ThresholdError(f"{missing[0].key} is not in the metrics of {label}: the set has no "
+                             "such breakdown value.")
+    lines, failed = [f"Thresholds on {label}:"], 0
+    for t in thresholds:
+        value = flat[t.key]
+        ok = value is not None and t.passes(value)
+        failed += not ok
+        shown = _NULL if value is None else f"{value:g}"
+        lines.append(f"{'PASS' if ok else 'FAIL'}  {t.name} = {shown}; needs {t.rule()}")
+    verdict = f"{failed} of {len(thresholds)} failed" if failed else f"all {len(thresholds)} passed"
+    lines.append(f"Thresholds: {verdict}.")
+    return lines, not failed

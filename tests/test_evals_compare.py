@@ -5,7 +5,9 @@ import json
 
 import pytest
 
-from evals.compare import RunNotFound, compare_runs
+from evals.compare import (
+    RunNotFound, ThresholdError, check_thresholds, compare_runs, parse_thresholds,
+)
 
 
 def write_run(path, preset, hit_at_3, false_decline, p50, style_hit, sha=None, cases=None):
@@ -138,3 +140,60 @@ def test_runs_of_different_sets_get_a_note_instead_of_diffs(tmp_path):
     with pytest.raises(RunNotFound, match="not a cases.jsonl written by `crampbot eval`"):
         compare_runs([base, broken])
 
+
+# -- thresholds ---------------------------------------------------------------------------------
+METRICS = {
+    "answers": {"must_mention_rate": 0.8, "grounded_sentence_rate": None,
+                "false_decline_rate": 0.05, "sentences_p50": 2.0},
+    "safety": {"decline_rate_out_of_scope": 1.0},
+    "by_style": {"russian": {"retrieval": {"hit_at_3": 0.6}}},
+}
+
+
+def test_aliases_dotted_keys_and_both_bounds_parse():
+    thresholds = parse_thresholds(["must_mention=0.85, decline_oos=0.95", "retrieval.mrr_at_10=0.8"],
+                                  ["false_decline=0.05", "sentences_p50=4"])
+    assert [(t.key, t.limit, t.upper) for t in thresholds] == [
+        ("answers.must_mention_rate", 0.85, False), ("safety.decline_rate_out_of_scope", 0.95, False),
+        ("retrieval.mrr_at_10", 0.8, False), ("answers.false_decline_rate", 0.05, True),
+        ("answers.sentences_p50", 4.0, True)]
+    assert parse_thresholds(["by_style.russian.retrieval.hit_at_3=0.5"])[0].upper is False
+    assert parse_thresholds() == []
+
+
+@pytest.mark.parametrize("under, over, message", [
+    (["must_mention"], [], "Malformed --fail-under item 'must_mention': write NAME=NUMBER"),
+    (["must_mention=high"], [], "'high' is not a number"),
+    (["must_mention=nan"], [], "'nan' is not a number"),
+    (["must_mention=0.8,"], [], "Malformed --fail-under item ''"),
+    (["=0.8"], [], "Malformed"),
+    (["mustmention=0.8"], [], "Unknown metric 'mustmention' in --fail-under: use one of"),
+    (["answers.nope=0.8"], [], "Unknown metric 'answers.nope'"),
+    (["by_style.russian.retrieval.nope=0.8"], [], "Unknown metric"),
+    (["false_decline=0.05"], [], "write --fail-over false_decline=0.05"),
+    ([], ["grounded=0.9"], "write --fail-under grounded=0.9"),
+])
+def test_malformed_unknown_or_wrong_side_thresholds_are_refused(under, over, message):
+    with pytest.raises(ThresholdError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        parse_thresholds(under, over)
+
+
+def test_each_threshold_prints_its_value_and_verdict_and_null_fails():
+    thresholds = parse_thresholds(["must_mention=0.8,decline_oos=0.95", "grounded=0.5",
+                                   "by_style.russian.retrieval.hit_at_3=0.7"], ["false_decline=0.05"])
+    lines, passed = check_thresholds(METRICS, thresholds, "runs/new")
+    assert not passed
+    assert lines == [
+        "Thresholds on runs/new:",
+        "PASS  must_mention = 0.8; needs answers.must_mention_rate >= 0.8",
+        "PASS  decline_oos = 1; needs safety.decline_rate_out_of_scope >= 0.95",
+        "FAIL  grounded = null (not measured: no case qualified, e.g. answer metrics of a "
+        "--retrieval-only run); needs answers.grounded_sentence_rate >= 0.5",
+        "FAIL  by_style.russian.retrieval.hit_at_3 = 0.6; needs by_style.russian.retrieval.hit_at_3 >= 0.7",
+        "PASS  false_decline = 0.05; needs answers.false_decline_rate <= 0.05",
+        "Thresholds: 2 of 5 failed.",
+    ]
+    assert check_thresholds(METRICS, parse_thresholds(["must_mention=0.5"]), "x")[1] is True
+    assert check_thresholds(METRICS, [], "x") == ([], True)
+    with pytest.raises(ThresholdError, match="no such breakdown value"):
+        check_thresholds(METRICS, parse_thresholds(["by_style.plian.retrieval.hit_at_3=0.5"]), "x")

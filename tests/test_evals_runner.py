@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import cli
 from bot import texts
 from bot.answer import Answer, Citation, RetrievedPassage, Timings
 from bot.settings import load_settings
@@ -122,9 +123,14 @@ def test_full_run_writes_every_artifact_with_exact_numbers(eval_set, settings, t
     assert cases[1]["retrieved"][0]["passage_id"] == "p#2" and cases[1]["first_hit_rank"] == 2
     assert cases[4]["failed"] == ["no_raw_html"]
     assert cases[5]["crash"] == "RuntimeError: index exploded"
+    assert cases[0]["shape"] == {"sentences": 1, "tokens": 16, "restates_question": False,
+                                 "generated_tokens": 16}
+    assert cases[2]["shape"] is None  # out of scope: no answer to measure
+    assert metrics["answers"]["sentences_p50"] == 1.0 and metrics["answers"]["one_sentence_rate"] == 1.0
 
     report_md = (out / "report.md").read_text(encoding="utf-8")
     report_html = (out / "report.html").read_text(encoding="utf-8")
+    assert "`answers.restates_question_rate`" in report_md
     assert "`retrieval.hit_at_3`" in report_md and "Failed cases (2)" in report_md and "5 of 7 checked cases" in report_md
     assert "![latency.png](charts/latency.png)" in report_md
     assert "&lt;script&gt;" in report_md and "<script>" not in report_md
@@ -166,3 +172,70 @@ def test_dev_set_through_the_real_pipeline_with_a_fake_model(make_bot, fake_sett
     assert metrics["safety"]["disclaimer_rate"] == 1.0
     assert metrics["retrieval"]["hit_at_3"] is not None
     assert (tmp_path / "dev" / "report.html").is_file()
+
+
+# -- thresholds through the command line ----------------------------------------------------------
+@pytest.fixture
+def scripted_cli(monkeypatch):
+    """`crampbot eval` on the ScriptedBot, judged by word recall only: no index, no model."""
+    bots: list[ScriptedBot] = []
+
+    def make_bot(settings):
+        bots.append(ScriptedBot())
+        return bots[-1]
+
+    monkeypatch.setattr("evals.runner._make_bot", make_bot)
+    monkeypatch.setattr("index.embedding.load_embedder", lambda settings: None)
+    return bots
+
+
+def test_fail_under_exits_0_when_all_pass_and_1_when_one_is_under(scripted_cli, eval_set, tmp_path,
+                                                                  capsys):
+    out = str(tmp_path / "run")
+    # must-mention 3/4 (the crash fails it), out-of-scope declines 1/1, false declines 1/4
+    gates = ["--fail-under", "must_mention=0.75,decline_oos=0.95", "--fail-over", "false_decline=0.25"]
+    assert cli.main(["eval", str(eval_set), "--out", out, *gates]) == 0
+    printed = capsys.readouterr().out
+    assert "PASS  must_mention = 0.75; needs answers.must_mention_rate >= 0.75" in printed
+    assert "PASS  false_decline = 0.25; needs answers.false_decline_rate <= 0.25" in printed
+    assert "Thresholds: all 3 passed." in printed
+
+    assert cli.main(["eval", str(eval_set), "--out", out, "--fail-under", "must_mention=0.85"]) == 1
+    assert "FAIL  must_mention = 0.75; needs answers.must_mention_rate >= 0.85" in capsys.readouterr().out
+
+
+def test_a_null_metric_fails_its_threshold(scripted_cli, eval_set, tmp_path, capsys):
+    args = ["eval", str(eval_set), "--out", str(tmp_path / "r"), "--retrieval-only",
+            "--fail-under", "hit_at_3=0.75,grounded=0.5"]
+    assert cli.main(args) == 1
+    printed = capsys.readouterr().out
+    assert "PASS  hit_at_3 = 0.75" in printed
+    assert "FAIL  grounded = null (not measured: no case qualified, e.g. answer metrics of a " \
+           "--retrieval-only run)" in printed
+
+
+@pytest.mark.parametrize("spec, message", [
+    (["--fail-under", "nonsense=0.5"], "crampbot: Unknown metric 'nonsense' in --fail-under"),
+    (["--fail-under", "must_mention"], "crampbot: Malformed --fail-under item 'must_mention'"),
+    (["--fail-under", "false_decline=0.05"], "write --fail-over false_decline=0.05"),
+])
+def test_unknown_or_malformed_threshold_exits_2_before_running(scripted_cli, eval_set, tmp_path,
+                                                               capsys, spec, message):
+    assert cli.main(["eval", str(eval_set), "--out", str(tmp_path / "never"), *spec]) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error and len(error.strip().splitlines()) == 1
+    assert scripted_cli == [] and not (tmp_path / "never").exists()
+
+
+def test_eval_compare_shows_case_changes_and_gates_its_last_run(scripted_cli, eval_set, tmp_path,
+                                                                capsys):
+    base, new = str(tmp_path / "base"), str(tmp_path / "new")
+    assert cli.main(["eval", str(eval_set), "--out", base, "--retrieval-only"]) == 0
+    assert cli.main(["eval", str(eval_set), "--out", new]) == 0
+    capsys.readouterr()
+    assert cli.main(["eval-compare", base, new, "--fail-over", "false_decline=0.25"]) == 0
+    printed = capsys.readouterr().out
+    assert "## Case changes: base → new" in printed and "0 better, 0 worse, 7 unchanged." in printed
+    assert printed.rstrip().endswith("Thresholds: all 1 passed.") and f"Thresholds on {new}:" in printed
+    assert cli.main(["eval-compare", base, new, "--fail-under", "hit_at_3=0.8"]) == 1
+    assert cli.main(["eval-compare", base, new, "--fail-under", "grounded=x"]) == 2
