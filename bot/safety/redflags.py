@@ -13,12 +13,15 @@ import string
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import ConfigError
 from bot.safety.input_guard import clean_text, detect_language
+
+if TYPE_CHECKING:
+    from index.embedding import Embedder
 
 RULES_PATH = Path(__file__).with_name("redflags.json")
 _PLACEHOLDER = "emergency_number"
@@ -31,15 +34,26 @@ class RedFlagRulesError(ConfigError):
     """The red-flag rules file is missing or malformed."""
 
 
+Detector = Literal["rules", "similarity"]
+
+
 @dataclass(frozen=True)
 class RedFlag:
-    """A rule that fired: the urgent advice to give first, what to avoid, and why it fired."""
+    """A red flag: the urgent advice to give first, what to avoid, and why it fired.
 
-    rule_id: str
+    `detector` says which detector fired: "rules" (redflags.json) or "similarity" (the meaning of
+    the message was close to a description in emergencies.json; see redflag_similarity.py).
+    """
+
+    rule_id: str  # the rule's id, or the emergency's id for the similarity detector
     name: str
     advice: str
     avoid: str
-    matched: list[str]  # the words of the message that made each part of the rule match
+    # rules: the words of the message that made each part of the rule match;
+    # similarity: the description the message was closest to
+    matched: list[str]
+    detector: Detector = "rules"
+    score: float | None = None  # similarity to the closest description (similarity detector)
 
 
 # -- the rules file, validated -------------------------------------------------------------------
@@ -259,6 +273,35 @@ class _Negation:
     def _without_pseudo(self, text: str) -> str:
         return self._pseudo.sub(" ", text) if self._pseudo else text
 
+    def affirmed(self, text: str) -> str:
+        """`text` without its negated parts, for detectors that cannot read negation themselves.
+
+        A cue before ("no chest pain") silences the rest of its clause; a cue after ("одышки
+        нет") silences the clause up to it. Coarser than `negates` on purpose: an embedding sees
+        a whole clause, so a negated symptom must leave the text, not just be skipped.
+        """
+        kept: list[str] = []
+        position = 0
+        for clause_break in [*self.breaks.finditer(text), None]:
+            end = clause_break.start() if clause_break else len(text)
+            kept.append(self._affirmed_clause(text[position:end]))
+            if clause_break:
+                kept.append(clause_break.group(0))
+                position = clause_break.end()
+        return "".join(kept)
+
+    def _affirmed_clause(self, clause: str) -> str:
+        # Pseudo-negations are blanked to the same length, so positions still fit `clause`.
+        masked = (self._pseudo.sub(lambda m: " " * len(m.group(0)), clause) if self._pseudo
+                  else clause)
+        before = [m for _, cue in self._before for m in cue.finditer(masked)
+                  if _WORD.search(masked, m.end())]  # a cue with nothing after it negates nothing
+        if before:
+            cut = min(m.start() for m in before)
+            clause, masked = clause[:cut], masked[:cut]
+        after = [m.end() for _, cue in self._after for m in cue.finditer(masked)]
+        return clause[max(after):] if after else clause
+
 
 @dataclass(frozen=True)
 class _Rule:
@@ -385,11 +428,28 @@ def _where(error: ValidationError, raw: object) -> str:
     return f"{'.'.join(parts) or 'top level'}: {message}"
 
 
-def triage(
-    text: str, emergency_number: str = "112", language: str | None = None
-) -> RedFlag | None:
-    """The first red-flag rule the message fires, with advice in its language; None if none fires.
+def affirmed_text(text: str, path: Path = RULES_PATH) -> str:
+    """The cleaned, lower-cased message without its negated parts, by the rules' negation cues."""
+    return load_rules(path).negation.affirmed(_normalize(text))
 
-    `language` ("en" or "ru") overrides the language detected from the message.
+
+def triage(
+    text: str, emergency_number: str = "112", language: str | None = None, *,
+    embedder: "Embedder | None" = None, search_text: str | None = None,
+) -> RedFlag | None:
+    """The red flag the message raises, with advice in its language; None if it raises none.
+
+    The rules (redflags.json) are tried first. When none fires and an `embedder` is given, the
+    similarity detector (redflag_similarity.py) compares the message's meaning with descriptions
+    of emergencies; `search_text` is the English text the pipeline searches for the message
+    (bot/query.py), used for English messages. `language` ("en" or "ru") overrides the language
+    detected from the message. `RedFlag.detector` says which detector fired.
     """
-    return load_rules().triage(text, emergency_number, language)
+    flag = load_rules().triage(text, emergency_number, language)
+    if flag is not None or embedder is None:
+        return flag
+    # Imported here: the similarity module builds on this one (RedFlag, the negation cues).
+    from bot.safety.redflag_similarity import similarity_triage
+
+    return similarity_triage(text, embedder, emergency_number=emergency_number,
+                             language=language, search_text=search_text)
