@@ -52,7 +52,8 @@ class Answer:
     declined: bool = False  # sources do not cover the question (gate or model said so)
     red_flag: bool = False  # urgent-care advice given first
     error: bool = False  # input refused or an internal error, explained in `text`
-    extractive: bool = False  # built from source sentences, not generated
+    extractive: bool = False  # built from source sentences only, nothing generated
+    composed: bool = False  # source sentences chosen by the code (+ a checked model lead)
     verified_fraction: float | None = None  # share of answer sentences supported by citations
     standalone_question: str | None = None  # rewritten follow-up / translated question, if any
     timings: Timings = field(default_factory=Timings)

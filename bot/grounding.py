@@ -105,7 +105,7 @@ class SentenceCheck:
     supported: bool
     best_passage_sentence: str  # sentence of that passage to highlight on the source card
     model_cited: list[int] = field(default_factory=list)  # what the model cited (shown order)
-    kind: str = "claim"  # claim | boilerplate | decline | lead-in: only claims are verified
+    kind: str = "claim"  # claim | boilerplate | decline | lead-in | quote: only claims are verified
 
 
 @dataclass(frozen=True)

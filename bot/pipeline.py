@@ -8,21 +8,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Generator as Generator_
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 
 from bot import texts
 from bot.answer import Answer, Citation, RetrievedPassage, Timings
 from bot.errors import CrampbotError
 from bot.events import BotEvent, Delta, Done, Retrieved, Status
+from bot.compose import compose_answer, select_evidence
 from bot.extractive import extractive_answer
 from bot.generation.base import Generator
 from bot.generation.factory import make_generator
 from bot.grounding import GroundedAnswer, verify_answer
+from bot.lead import Lead, check_lead, lead_messages, stream_lead
 from bot.prompt import build_messages
 from bot.query import SearchQuery, search_query
 from bot.retrieval import PassageRetriever
 from bot.safety.input_guard import check_message, detect_language, plain_text_for_retrieval
 from bot.safety.redflags import RedFlag, triage
+from bot.scope import scope_checker
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -95,7 +100,11 @@ class CrampBot:
             yield Done(self._error_answer(question, self._guard_message(guard), started))
             return
         message = guard.cleaned
-        red_flag = triage(message, self.settings.safety.emergency_number)
+        # The rules first; beside them, similarity to descriptions of each emergency catches
+        # wordings no rule lists (bot/safety/redflag_similarity.py).
+        red_flag = triage(message, self.settings.safety.emergency_number,
+                          embedder=self.retriever.embedder,
+                          search_text=plain_text_for_retrieval(message))
         if red_flag is not None:
             yield Done(self._red_flag_answer(question, red_flag, started))
             return
@@ -104,20 +113,70 @@ class CrampBot:
         results, retrieval_ms = self.retriever.search(query.text)
         timings = Timings(retrieval_ms=retrieval_ms + query.rewrite_ms)
         yield Retrieved(results)
+        uncovered = scope_checker(self.settings.corpus).uncovered(query.text, message)
+        if uncovered and self.settings.retrieval.gate:
+            text = texts.NOT_COVERED.format(focus=texts.NOT_COVERED_JOIN.join(uncovered))
+            yield Done(self._with_query(self._decline(question, results, timings, started, text), query))
+            return
         if not self._passes_gate(results):
             yield Done(self._with_query(self._decline(question, results, timings, started), query))
             return
 
         shown = [r.passage for r in self._context(results)]
+        # What the model reads as the question: a non-English question reaches it as its English
+        # search text (asked in Russian, the model answered in Russian, which cannot be checked
+        # against the English sources: bot/texts.py, SYSTEM_PROMPT).
+        english = detect_language(message) == "en"
+        asked = query.standalone_question or (plain_text_for_retrieval(message) if english
+                                              else query.text)
+        if self.settings.answer.mode == "generated":
+            answer = yield from self._generated(asked, question, shown, results, history, timings, started)
+        else:
+            answer = yield from self._composed(asked, query.text, question, shown, results, timings, started)
+        timings.total_s = time.perf_counter() - started
+        yield Done(self._with_query(answer, query))
+
+    def _composed(self, asked: str, search_text: str, question: str, shown: list,
+                  results: list[RetrievedPassage], timings: Timings, started: float
+                  ) -> Generator_[BotEvent, None, Answer]:
+        """The source sentences that answer the question, after the model's checked lead."""
+        checks = self.settings.answer
+        # The search text, not a Russian message: it is English and normalized to the corpus's words.
+        evidence = select_evidence(search_text, shown, self.retriever.embedder,
+                                   max_units=checks.max_evidence, margin=checks.evidence_margin,
+                                   floor=checks.evidence_floor,
+                                   other_margin=checks.evidence_other_margin)
+        if not evidence:
+            return self._decline(question, results, timings, started)
+        lead = Lead("", [], "")
+        if checks.lead_sentence:
+            if not self._model_ready:
+                yield Status(texts.MODEL_LOADING)
+            generator = self.generator
+            pieces = []
+            with closing(generator.stream(lead_messages(asked, evidence), checks.lead_max_new_tokens)) as stream:
+                for piece in stream_lead(stream):
+                    if timings.first_token_s is None:
+                        timings.first_token_s = time.perf_counter() - started
+                    pieces.append(piece)
+                    yield Delta(piece)
+            draft = "".join(pieces).strip()
+            timings.generated_tokens = generator.count_tokens(draft) if draft else 0
+            lead = check_lead(draft, asked, evidence, shown, self.retriever.embedder)
+        grounded = compose_answer(evidence, shown, lead.text, lead.units)
+        answer = self._answer_from(question, grounded, results, timings)
+        answer.extractive, answer.composed = grounded.extractive, True
+        return answer
+
+    def _generated(self, asked: str, question: str, shown: list, results: list[RetrievedPassage],
+                   history: History, timings: Timings, started: float
+                   ) -> Generator_[BotEvent, None, Answer]:
+        """The model writes the answer from the passages; each sentence is checked afterwards."""
         if not self._model_ready:
             yield Status(texts.MODEL_LOADING)
         generator = self.generator
-        # A non-English question reaches the model as its English search text (a translation
-        # or the lexicon's gloss): asked in Russian, the model answered in Russian, which cannot
-        # be checked against the English sources (bot/texts.py, SYSTEM_PROMPT).
-        english = detect_language(message) == "en"
         messages = build_messages(
-            plain_text_for_retrieval(message) if english else query.text, shown, history,
+            asked, shown, history,
             history_turns=self.settings.generation.history_turns,
             max_passage_chars=self.settings.generation.max_passage_chars,
         )
@@ -133,21 +192,16 @@ class CrampBot:
         checks = self.settings.answer
         grounded = verify_answer(draft_text, shown, self.retriever.embedder,
                                  keep_unverified=not checks.verify)
-        extractive = False
         if grounded.declined:
-            yield Done(self._with_query(self._decline(question, results, timings, started), query))
-            return
+            return self._decline(question, results, timings, started)
+        extractive = False
         too_little = not grounded.used_passages or (grounded.verified_fraction or 0) < checks.min_verified_fraction
         if checks.verify and checks.extractive_fallback and too_little:
-            # The English search text, not a Russian message: the passages' sentences are
-            # English, and the English embedder cannot compare them with Russian.
-            about = message if english else query.text
-            grounded = extractive_answer(about, shown, self.retriever.embedder)
+            grounded = extractive_answer(asked, shown, self.retriever.embedder)
             extractive = True
         answer = self._answer_from(question, grounded, results, timings)
         answer.extractive = extractive
-        timings.total_s = time.perf_counter() - started
-        yield Done(self._with_query(answer, query))
+        return answer
 
     @staticmethod
     def _with_query(answer: Answer, query: SearchQuery) -> Answer:
@@ -195,11 +249,12 @@ class CrampBot:
         )
 
     def _decline(
-        self, question: str, results: list[RetrievedPassage], timings: Timings, started: float
+        self, question: str, results: list[RetrievedPassage], timings: Timings, started: float,
+        reason: str = texts.CANNOT_ANSWER,
     ) -> Answer:
         timings.total_s = time.perf_counter() - started
         return Answer(
-            question=question, text=f"{texts.CANNOT_ANSWER} {texts.CANNOT_ANSWER_HINT}",
+            question=question, text=f"{reason} {texts.CANNOT_ANSWER_HINT}",
             retrieved=results, declined=True, timings=timings,
         )
 

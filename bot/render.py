@@ -19,9 +19,23 @@ WRITING = "Writing the answer from {count} passages..."
 CHECKING = "Draft, being checked against the sources..."
 SOURCES = "Sources"
 ORIGINAL_WORDING = "Original wording"
-VERIFIED_BADGE = "verified {percent}%"
-VERIFIED_BADGE_TITLE = "Share of the answer's sentences supported by the cited passages"
+# Each badge names what the code checked, no more: word overlap and meaning similarity with the
+# cited passage, and no number, negation or opposite the passage lacks. It does not prove a claim.
+VERIFIED_BADGE = "{percent}% of sentences matched to their sources"
+VERIFIED_BADGE_TITLE = (
+    "Share of the model's sentences whose words and meaning match the passage they cite, with no "
+    "number, negation or opposite the passage lacks. A match is not a proof."
+)
 EXTRACTIVE_BADGE = "quoted from the sources"
+EXTRACTIVE_BADGE_TITLE = (
+    "These sentences are the sources' own (machine-translation errors repaired); nothing was "
+    "written by the language model."
+)
+LEAD_BADGE = "first sentence written by the model, matched to its sources"
+LEAD_BADGE_TITLE = (
+    "The first sentence was written by the language model from the quoted sentences and kept "
+    "only because its words and meaning match them; the sentences after it are quoted."
+)
 NO_SECTION = "Introduction"
 
 _CITATION_MARKER = re.compile(r"\[(\d+)\]")
@@ -98,18 +112,23 @@ def render_answer(answer: Answer) -> str:
 
 
 def render_badges(answer: Answer) -> str:
-    """Small pills: how much of the answer was verified, and whether it was quoted."""
+    """Small pills that say how the answer was made and what was checked; green only when every
+    model-written sentence passed its check."""
     badges = []
-    if answer.verified_fraction is not None and answer.citations:
+    if answer.citations and answer.composed and not answer.extractive:
+        badges.append(_badge("cb-verified", LEAD_BADGE, LEAD_BADGE_TITLE))
+    elif answer.citations and not answer.extractive and answer.verified_fraction is not None:
         percent = round(100 * answer.verified_fraction)
-        badges.append(
-            f'<span class="cb-badge cb-verified" title="{html.escape(VERIFIED_BADGE_TITLE)}">'
-            f"{escape_text(VERIFIED_BADGE.format(percent=percent))}</span>"
-        )
-    if answer.extractive:
-        badges.append(
-            f'<span class="cb-badge cb-extractive">{escape_text(EXTRACTIVE_BADGE)}</span>')
+        kind = "cb-verified" if percent == 100 else "cb-partly"
+        badges.append(_badge(kind, VERIFIED_BADGE.format(percent=percent), VERIFIED_BADGE_TITLE))
+    if answer.extractive or (answer.composed and answer.citations):
+        badges.append(_badge("cb-extractive", EXTRACTIVE_BADGE, EXTRACTIVE_BADGE_TITLE))
     return f'<div class="cb-badges">{"".join(badges)}</div>' if badges else ""
+
+
+def _badge(kind: str, label: str, title: str) -> str:
+    return (f'<span class="cb-badge {kind}" title="{html.escape(title)}">'
+            f"{escape_text(label)}</span>")
 
 
 def render_sources(citations: list[Citation]) -> str:

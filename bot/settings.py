@@ -97,6 +97,12 @@ class GenerationSettings(BaseModel):
         True, description="Save a dequantized copy of a GGUF model once, for fast later loads."
     )
     history_turns: int = Field(3, ge=0, description="Earlier turns sent back to the model.")
+    prompt_lookup_tokens: int = Field(
+        0, ge=0, le=20,
+        description="transformers only: draft this many tokens by copying from the prompt "
+        "(prompt-lookup decoding, transformers' own assisted generation); 0 = off. A composed "
+        "answer rephrases the source sentences in its prompt, so most drafts are accepted.",
+    )
     max_passage_chars: int = Field(
         600, ge=100, description="Each passage is cut to this many characters in the prompt."
     )
@@ -132,6 +138,35 @@ class GenerationSettings(BaseModel):
 class AnswerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    mode: Literal["composed", "generated"] = Field(
+        "composed",
+        description="'composed': the code picks the source sentences that answer the question "
+        "and shows them, cited, after one direct-answer sentence the model writes from them and "
+        "the code checks (bot/compose.py, bot/lead.py); 'generated': the model writes the whole "
+        "answer from the passages and each sentence is checked afterwards (the earlier design, "
+        "kept for comparison and for larger models).",
+    )
+    lead_sentence: bool = Field(
+        True, description="composed mode: let the model write the checked direct-answer sentence."
+    )
+    lead_max_new_tokens: int = Field(
+        60, ge=8, le=256, description="Token budget of the direct-answer sentence."
+    )
+    max_evidence: int = Field(
+        4, ge=1, le=8, description="composed mode: at most this many source sentences (units)."
+    )
+    evidence_margin: float = Field(
+        0.5, ge=0,
+        description="composed mode: keep units scoring within this margin of the best one.",
+    )
+    evidence_other_margin: float | None = Field(
+        0.25, ge=0,
+        description="composed mode: a unit from another passage than the best unit's must score "
+        "within this (smaller) margin of the best; None applies evidence_margin to all.",
+    )
+    evidence_floor: float = Field(
+        0.3, description="composed mode: no unit below this relevance; none left -> decline."
+    )
     verify: bool = Field(
         True,
         description="Check every sentence against the passage it cites and drop unsupported ones; "

@@ -15,6 +15,14 @@ CANNOT_ANSWER_HINT = (
     "I can answer questions about calf and leg cramps: their causes, prevention and what helps."
 )
 
+# The question names something the sources never mention (bot/scope.py): say what, and who can
+# answer it. Evaluation counts it as a decline through Answer.declined.
+NOT_COVERED = (
+    "My sources don't cover {focus}, so I can't answer that reliably; a physician or pharmacist "
+    "can."
+)
+NOT_COVERED_JOIN = " or "
+
 EMPTY_MESSAGE = "Please type a question about leg or calf cramps."
 MESSAGE_TOO_LONG = (
     "Your message is {length:,} characters long; please keep it under {limit:,} characters "
@@ -82,3 +90,28 @@ CONVERSATION_NOT_FOUND = (
 )
 ANSWER_NOT_FOUND = "That answer is no longer known; feedback can be given on recent answers only."
 HISTORY_AND_CONVERSATION = "Send either a conversation_id or a history, not both."
+
+# Composed answers (bot/compose.py, bot/lead.py): the code picks the source sentences that
+# answer the question and shows them, cited; the model only writes one short sentence in front
+# that answers the question directly, from those sentences, and that sentence is checked against
+# them (dropped when it fails). Measured on 2 CPU cores (bench/results/compose_modes.json): a
+# model that rewrote every sentence took 9-18 s and invented facts in 3 of 5 answers.
+# The worked example is a real pair of source sentences, so the model sees the form wanted
+# without a fact that could leak, unchecked, into another answer.
+LEAD_PROMPT = (
+    "You answer a patient's question about leg cramps in one short sentence, using only the "
+    "numbered source sentences. Give the direct answer (yes or no, the main reason, or the main "
+    "advice) and cite the sentence numbers like [1]. Add nothing the sentences do not say."
+)
+LEAD_INPUT = "Source sentences:\n{sentences}\n\nQuestion: {question}"
+LEAD_LINE = "[{n}] {text}"
+LEAD_EXAMPLE_QUESTION = "Can standing all day at work cause leg cramps?"
+LEAD_EXAMPLE_SENTENCES = (
+    "Sitting or standing work. Both can cause night cramps.",
+    "In the case of standing work, on the contrary, the muscles of the legs are in a state of "
+    "static tension.",
+)
+LEAD_EXAMPLE_ANSWER = (
+    "Yes, standing work can cause night cramps, because it keeps the leg muscles in static "
+    "tension [1][2]."
+)

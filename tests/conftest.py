@@ -45,9 +45,14 @@ def make_bot(fake_settings, shared_retriever):
     from bot.generation.fake import FakeGenerator
     from bot.pipeline import CrampBot
 
-    def factory(*replies: str, settings=None):
-        bot = CrampBot(settings or fake_settings, generator=FakeGenerator(replies))
-        if settings is None:
+    def factory(*replies: str, settings=None, mode: str | None = None):
+        """`mode="generated"`: the model writes the whole answer (the default composes it)."""
+        shared = settings is None
+        settings = settings or fake_settings
+        if mode is not None:
+            settings = settings.model_copy(update={"answer": settings.answer.model_copy(update={"mode": mode})})
+        bot = CrampBot(settings, generator=FakeGenerator(replies))
+        if shared:
             bot.retriever = shared_retriever
         return bot
 

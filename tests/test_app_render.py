@@ -114,7 +114,8 @@ def test_section_less_passage_gets_a_label_not_an_empty_line():
     assert render.NO_SECTION in card
 
 
-@pytest.mark.parametrize("fraction, badge", [(0.834, "verified 83%"), (1.0, "verified 100%")])
+@pytest.mark.parametrize("fraction, badge", [(0.834, "83% of sentences matched to their sources"),
+                                             (1.0, "100% of sentences matched to their sources")])
 def test_verified_badge_shows_the_rounded_share(fraction, badge):
     assert badge in render.render_answer(make_answer(verified_fraction=fraction))
 
@@ -242,3 +243,13 @@ def test_page_is_local_only_without_share_link_or_analytics(fake_settings):
     assert len(chatbots) == 1
     assert chatbots[0].sanitize_html is True and chatbots[0].allow_tags is False
     assert [e["text"] for e in chatbots[0].examples] == app.EXAMPLE_QUESTIONS
+
+
+def test_green_only_when_every_model_sentence_passed_and_badges_name_what_was_checked():
+    assert "cb-verified" not in render.render_answer(make_answer(verified_fraction=0.5))
+    composed = render.render_answer(make_answer(composed=True, extractive=False))
+    assert render.LEAD_BADGE in composed and render.EXTRACTIVE_BADGE in composed
+    quoted = render.render_answer(make_answer(composed=True, extractive=True))
+    assert render.EXTRACTIVE_BADGE in quoted and "cb-verified" not in quoted
+    assert "verified" not in render.render_answer(make_answer(verified_fraction=1.0)).lower().replace(
+        "cb-verified", "")

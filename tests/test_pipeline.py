@@ -96,7 +96,7 @@ def test_injection_cannot_drop_the_disclaimer_or_leak_the_prompt(make_bot):
 
 
 def test_history_is_sent_without_disclaimer_and_limited_to_recent_turns(make_bot, fake_settings):
-    bot = make_bot()
+    bot = make_bot(mode="generated")
     history = [(f"question {i}", f"answer {i}\n\n{texts.DISCLAIMER}") for i in range(6)]
     bot.ask("And what about at night, why do calves cramp?", history)
     answer_call = bot._generator.calls[-1]  # earlier calls may rewrite the query
@@ -108,7 +108,7 @@ def test_history_is_sent_without_disclaimer_and_limited_to_recent_turns(make_bot
 
 
 def test_model_that_declines_gives_a_declined_answer(make_bot):
-    bot = make_bot(texts.CANNOT_ANSWER)
+    bot = make_bot(texts.CANNOT_ANSWER, mode="generated")
     answer = bot.ask(NIGHT)
     assert answer.declined and answer.full_text.endswith(texts.DISCLAIMER)
 
@@ -132,7 +132,7 @@ def test_stream_yields_retrieved_draft_and_exactly_one_final_answer(make_bot):
 
 def test_russian_question_reaches_the_model_in_english_and_a_russian_reply_is_not_passed_off(make_bot):
     question = "почему сводит икры ночью"
-    bot = make_bot("Икры сводит ночью из-за нехватки магния [1].")  # the model ignores the rule
+    bot = make_bot("Икры сводит ночью из-за нехватки магния [1].", mode="generated")  # ignores the rule
     answer = bot.ask(question)
     asked = bot._generator.calls[0][-1]["content"]
     assert question not in asked  # the model sees the English search text...
@@ -151,7 +151,7 @@ def test_russian_question_reaches_the_model_in_english_and_a_russian_reply_is_no
 def test_model_sees_only_passages_close_to_the_best_score(make_bot, fake_settings, margin):
     retrieval = fake_settings.retrieval.model_copy(update={"context_margin": margin})
     settings = fake_settings.model_copy(update={"retrieval": retrieval})
-    bot = make_bot("Night cramps can come from stress [1].", settings=settings)
+    bot = make_bot("Night cramps can come from stress [1].", settings=settings, mode="generated")
     question = "I stopped drinking alcohol last week and now my legs cramp at night"
     answer = bot.ask(question)
     prompt = bot._generator.calls[-1][-1]["content"]

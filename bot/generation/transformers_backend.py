@@ -147,6 +147,7 @@ class TransformersGenerator:
                     eos_token_id=self._stop_token_ids,
                     pad_token_id=self._pad_token_id,
                     stopping_criteria=StoppingCriteriaList([_Cancelled(cancelled)]),
+                    **self._assisted(),
                 )
             except BaseException as error:  # re-raised in the caller's thread below
                 failure.append(error)
@@ -164,6 +165,11 @@ class TransformersGenerator:
             worker.join()
         if failure:
             raise failure[0]
+
+    def _assisted(self) -> dict[str, Any]:
+        """generate() arguments for prompt-lookup decoding, when it is on."""
+        tokens = self.settings.prompt_lookup_tokens
+        return {"prompt_lookup_num_tokens": tokens} if tokens else {}
 
     def _prefill(self, inputs: Any) -> Any:
         """The prompt's key/value cache from the bfloat16 copy, or None (generate reads the prompt).

@@ -1,0 +1,202 @@
+"""What an answer is made of: the source sentences that answer the question, chosen by the code.
+
+An answer is composed, not free-written: the code picks the passage sentences that answer the
+question (`select_evidence`), the model may only rephrase each of them (bot/rephrase.py), and
+each rephrased sentence is checked against the one it came from. A relation error such as
+"pork, eggs and fish are vitamins" needs two facts joined in one sentence; a one-to-one rephrase
+of "include pork, eggs, fish in the menu to avoid vitamin deficiency" has nothing to join.
+
+A unit is one source sentence, with the sentence before it when it leans on it ("It helps to
+absorb calcium...") and with the one after it when it is a bare heading-like fragment
+("Abuse of caffeine." + "When consuming more than 5 cups..."). A unit's relevance is the
+embedding cosine of the question and the unit plus half the share of the question's specific
+content words it contains; units scoring within `margin` of the best (and above `floor`) are kept.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bot.answer import Citation
+from bot.citations import renumber, split_sentences, strip_markers, with_markers
+from bot.grounding import COMMON_WORDS, GroundedAnswer, SentenceCheck, content_words, lexical_recall
+from corpus.passage import Passage
+
+if TYPE_CHECKING:
+    from index.embedding import Embedder
+
+_LEXICAL_WEIGHT = 0.3
+_SECTION_WEIGHT = 0.3  # "Causes of night pain..." or "What to do when...": the section says what a unit answers
+_MIN_NEW_WORDS = 2  # "Complaints that calves cramp at night are common." only restates the question
+_RANK_BONUS = 0.02  # per retrieval rank: a tie goes to the passage retrieval trusted more
+_DUPLICATE_COSINE = 0.9  # neighbouring passages overlap, so one sentence can appear twice
+_FRAGMENT_WORDS = 5  # "Prolonged stress, irregular meals." is a heading for the next sentence
+_MAX_UNIT_CHARS = 420
+_ASKS = re.compile(r"\?[\"'”»)]*$")  # a question the source asks itself, often in quotes
+# "It helps to absorb calcium." or "Both can cause night cramps." mean little on their own.
+# "Most often it occurs in pregnant women" leans back too: a pronoun within its first words.
+_LEANS_BACK = re.compile(
+    r"^(?:(?:most|more|very|also|usually|often|especially)\s+){0,2}"
+    r"(it|its|this|these|that|those|they|their|such|both|and|but|so|then|therefore|thus|"
+    r"as a result|in this case|exactly because|because of this|there is also)\b", re.IGNORECASE)
+# At the start of a chunk only a pronoun needs the sentence before it ("This in turn will
+# eliminate the pain."); "And during pregnancy..." reads well on its own.
+_NEEDS_ANTECEDENT = re.compile(
+    r"^(?:(?:most|more|very|also|usually|often|especially)\s+){0,2}"
+    r"(it|its|this|these|those|they|their|such|both)\b", re.IGNORECASE)
+
+
+# What kind of answer a question asks for, and the words a source sentence of that kind uses: a
+# "why" question is answered by a cause ("due to", "lack of"), a "what helps" question by advice
+# ("it is recommended", "massage"). Without it, a sentence that merely names the question's topic
+# ("cramps often happen when swimming") outranks the one that explains it.
+_INTENT_BONUS = 0.2
+_INTENTS = (
+    (re.compile(r"\b(why|cause[sd]?|causing|reasons?|what makes|trigger|lead to|due to|"
+                r"what'?s going on|linked|related)\b", re.IGNORECASE),
+     re.compile(r"\b(due to|caused?|because|reasons?|leads? to|results?|lack|loss|deficien\w*|"
+                r"shortage|disorders?|disturb\w*|violation|dysfunction\w*|can (?:also )?(?:cause|lead)|"
+                r"symptom|signal|trigger\w*|provoke)\b", re.IGNORECASE)),
+    (re.compile(r"\b(what (?:can|should|do) i do|what to do|help|helps|relieve|stop|treat\w*|"
+                r"get rid|ease|prevent\w*|avoid|remedy|remedies|cure)\b", re.IGNORECASE),
+     re.compile(r"\b(recommend\w*|should|need to|helps?|useful|try|effect|relieve|prevent|avoid|"
+                r"include|massage|stroke|bath|compress|exercise\w*|stretch\w*|knead\w*|drink|"
+                r"eat|diet|eliminat\w*|adjust|treat\w*|take|taking)\b", re.IGNORECASE)),
+)
+
+
+def _intent_cues(question: str) -> list[re.Pattern[str]]:
+    return [cue for asks, cue in _INTENTS if asks.search(question)]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A unit of source text the answer may say, and the passage ([n] before renumbering) it is in."""
+
+    number: int  # 1-based position in the passages shown
+    text: str
+    score: float
+    position: int  # order of the unit inside its passage, to keep the source's order
+
+
+def passage_units(passage: Passage) -> list[tuple[str, str]]:
+    """The passage's sentences joined into units that read on their own, as (unit, what it is
+    about): the question a source asks itself is not shown, but it says what the answer is to."""
+    sentences = [strip_markers(s).strip() for s in split_sentences(passage.text)]
+    sentences = [s for s in sentences if s]
+    # A chunk can start mid-sentence: a leading piece in lower case belongs to a sentence we lack.
+    # and a leading "This in turn will eliminate the pain." leans on a sentence of the chunk before.
+    while sentences and (not sentences[0][:1].isupper() and not sentences[0][:1].isdigit()
+                         or _NEEDS_ANTECEDENT.match(sentences[0])):
+        sentences.pop(0)
+    units: list[str] = []
+    about: dict[int, str] = {}
+    pending = ""
+    for sentence in sentences:
+        if pending:
+            sentence = f"{pending} {sentence}"
+            pending = ""
+        if units and _LEANS_BACK.match(sentence) and _ASKS.search(units[-1]):
+            about[len(units) - 1] = units[-1]
+            units[-1] = sentence  # "Why do swimmers cramp?" "This is due to...": show the answer
+        elif units and _LEANS_BACK.match(sentence) and len(units[-1]) + len(sentence) < _MAX_UNIT_CHARS:
+            units[-1] = f"{units[-1]} {sentence}"
+        elif len(sentence.split()) <= _FRAGMENT_WORDS and not _ASKS.search(sentence):
+            pending = sentence
+        else:
+            units.append(sentence)
+    if pending and units:
+        units[-1] = f"{units[-1]} {pending}"
+    # Headings and questions the source asks itself are not claims.
+    return [(u, f"{about.get(i, '')} {u}".strip()) for i, u in enumerate(units)
+            if not _ASKS.search(u) and len(content_words(u)) >= 3]
+
+
+def select_evidence(
+    question: str, shown: list[Passage], embedder: "Embedder", *, max_units: int = 4,
+    margin: float = 0.5, floor: float = 0.3, other_margin: float | None = 0.25,
+) -> list[Evidence]:
+    """The units that answer `question`, in passage order then source order; [] when none does."""
+    candidates = [
+        (number, position, unit, about)
+        for number, passage in enumerate(shown, start=1)
+        for position, (unit, about) in enumerate(passage_units(passage))
+    ]
+    if not candidates:
+        return []
+    asked = content_words(question)
+    candidates = [c for c in candidates
+                  if len(content_words(c[2]) - asked - COMMON_WORDS) >= _MIN_NEW_WORDS]
+    if not candidates:
+        return []
+    sections = [passage.section or passage.title for passage in shown]
+    vectors = embedder.embed([question] + sections + [about for *_, about in candidates])
+    section_cosines = vectors[1:1 + len(sections)] @ vectors[0]
+    vectors = np.concatenate([vectors[:1], vectors[1 + len(sections):]])
+    cosines = vectors[1:] @ vectors[0]
+    asked -= COMMON_WORDS
+    cues = _intent_cues(question)
+    scores = [
+        float(cosine) + _LEXICAL_WEIGHT * lexical_recall(asked, content_words(about))
+        + _SECTION_WEIGHT * float(section_cosines[number - 1]) - _RANK_BONUS * (number - 1)
+        + _INTENT_BONUS * any(cue.search(unit) for cue in cues)
+        for (number, _, unit, about), cosine in zip(candidates, cosines)
+    ]
+    best = max(scores)
+    best_passage = candidates[int(np.argmax(scores))][0]
+    chosen: list[int] = []
+    for index in np.argsort(scores)[::-1]:
+        score = scores[index]
+        if len(chosen) == max_units or score < max(best - margin, floor):
+            break
+        # Another passage is cited only for a unit nearly as good as the best: each passage
+        # cited is one more the reader must check, and a weaker one is more often off the point.
+        if (other_margin is not None and candidates[index][0] != best_passage
+                and score < best - other_margin):
+            continue
+        if any(float(vectors[1 + index] @ vectors[1 + other]) > _DUPLICATE_COSINE for other in chosen):
+            continue
+        chosen.append(int(index))
+    picked = [Evidence(candidates[i][0], candidates[i][2], round(scores[i], 3), candidates[i][1])
+              for i in chosen]
+    return sorted(picked, key=lambda e: (e.number, e.position))
+
+
+def compose_answer(evidence: list[Evidence], shown: list[Passage], lead: str = "",
+                   lead_units: list[int] | None = None) -> GroundedAnswer:
+    """The answer shown: an optional checked lead sentence, then every unit, each cited.
+
+    `lead_units` are the 1-based indexes into `evidence` that the lead was checked against.
+    """
+    parts = []
+    if lead:
+        numbers = sorted({evidence[k - 1].number for k in (lead_units or [])})
+        parts.append(with_markers(lead, numbers))
+    parts += [with_markers(unit.text, [unit.number]) for unit in evidence]
+    final = renumber(" ".join(parts))
+    new_number = {old: k + 1 for k, old in enumerate(final.order)}
+    sentences = [
+        SentenceCheck(text=unit.text, cited=[new_number[unit.number]], support=1.0, supported=True,
+                      best_passage_sentence=unit.text, model_cited=[unit.number], kind="quote")
+        for unit in evidence
+    ]
+    citations = []
+    for old in final.order:
+        best = max((u for u in evidence if u.number == old), key=lambda u: u.score)
+        citations.append(Citation(new_number[old], shown[old - 1], best.score, best.text))
+    return GroundedAnswer(
+        text=final.text, sentences=sentences, verified_fraction=1.0 if lead else 0.0,
+        used_passages=[shown[old - 1] for old in final.order], citations=citations,
+        extractive=not lead,
+    )
+
+
+def as_passages(evidence: list[Evidence], shown: list[Passage]) -> list[Passage]:
+    """Each unit as a passage of its own, so a sentence written from units is checked per unit."""
+    return [
+        replace(shown[unit.number - 1], id=f"{shown[unit.number - 1].id}~{k}", text=unit.text)
+        for k, unit in enumerate(evidence, start=1)
+    ]

@@ -1,0 +1,128 @@
+"""The one sentence the model writes in a composed answer: the direct answer to the question,
+written from the selected source sentences and kept only when the checks support it.
+
+Checks, each of which drops the lead: it must be one whole sentence and no refusal; a claim that
+`verify_answer` finds supported by the units it cites (word recall + meaning + number, negation
+and antonym conflicts); no copy of a unit; no relation its units do not state ("X is Y", "X
+helps", "X causes": `relation_conflict`); and no content words that neither the question nor
+the units contain (beyond a few connective words).
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot import texts
+from bot.citations import split_sentences
+from bot.compose import Evidence, as_passages
+from bot.generation.base import ChatMessage
+from bot.grounding import COMMON_WORDS, content_words, is_decline, verify_answer
+from corpus.passage import Passage
+
+if TYPE_CHECKING:
+    from index.embedding import Embedder
+
+# Words a direct answer uses to connect what the sources say to the question.
+_CONNECTIVES = content_words(
+    "yes no main mainly common commonly usually often several many various different reason "
+    "reasons cause causes include including such factor factors also can may might important "
+    "happen happens possible sign signs way ways thing things")
+_MAX_NEW_WORDS = 1
+_MAX_SENTENCES = 1
+# A lead that copies one of the units says nothing the answer does not already say.
+_COPY_RATIO = 0.8
+_ENDS_SENTENCE = re.compile(r"[.!]\s*(?:\[\d+\]\s*)*$|(?:\[\d+\]\s*)+[.!]?\s*$")
+
+
+@dataclass(frozen=True)
+class Lead:
+    text: str  # without markers; "" when the model's sentence was dropped
+    units: list[int]  # 1-based indexes into the evidence that support it
+    draft: str  # what the model wrote, kept for evaluation logs
+
+
+# Relation checks: word overlap cannot see who does what. "Pork, eggs and fish are the vitamins"
+# shares every word with "include pork, eggs, fish to avoid vitamin deficiency", and "caffeine
+# helps" every word with "caffeine abuse makes the calves cramp".
+_COPULA = re.compile(r"\b(?:is|are|was|were)\s+(?:the\s+|a\s+|an\s+|one of the\s+)?([a-z]+)", re.IGNORECASE)
+_BENEFIT = re.compile(r"\b(help\w*|prevent\w*|reliev\w*|ease\w*|reduc\w*|treat\w*|cure\w*|stop\w*|"
+                      r"good for|useful|beneficial|recommended|improv\w*)\b", re.IGNORECASE)
+_BENEFIT_IN_SOURCE = re.compile(r"\b(recommend\w*|help\w*|useful|prevent\w*|reliev\w*|positive|"
+                                r"should|need to|eliminat\w*|avoid\w*|try|welcome|good|corrected|"
+                                r"include|relax\w*)\b", re.IGNORECASE)
+_CAUSE = re.compile(r"\b(caus\w*|lead\w* to|trigger\w*|result\w* in|provok\w*|due to|because|"
+                    r"reason\w*|linked|responsible)\b", re.IGNORECASE)
+_CAUSE_IN_SOURCE = re.compile(r"\b(caus\w*|lead\w*|result\w*|due to|because|reason\w*|provok\w*|"
+                              r"trigger\w*|lack|loss|deficien\w*|shortage|disorder\w*|abuse|"
+                              r"excessive|symptom|signal|can mean|occur\w*|explains)\b",
+                              re.IGNORECASE)
+
+
+def relation_conflict(claim: str, units: list[str]) -> bool:
+    """Whether the claim states a relation its units do not: "X is/are Y" where the units never
+    predicate Y, or "X helps" / "X causes" where the units say nothing of the kind."""
+    joined = " ".join(units)
+    for predicate in _COPULA.findall(claim):
+        stem_ = predicate.lower().rstrip("s")[:6]
+        if len(stem_) >= 4 and not re.search(
+                rf"\b(?:is|are|was|were|be)\s+(?:\w+\s+){{0,3}}{re.escape(stem_)}", joined, re.IGNORECASE):
+            return True
+    if _BENEFIT.search(claim) and not _CAUSE.search(claim) and not _BENEFIT_IN_SOURCE.search(joined):
+        return True
+    return bool(_CAUSE.search(claim) and not _BENEFIT.search(claim) and not _CAUSE_IN_SOURCE.search(joined))
+
+
+def lead_messages(question: str, evidence: list[Evidence]) -> list[ChatMessage]:
+    """System rules, one worked example, then the units and the question (user text last)."""
+    def numbered(lines) -> str:
+        return "\n".join(texts.LEAD_LINE.format(n=k, text=t) for k, t in enumerate(lines, start=1))
+
+    return [
+        {"role": "system", "content": texts.LEAD_PROMPT},
+        {"role": "user", "content": texts.LEAD_INPUT.format(
+            sentences=numbered(texts.LEAD_EXAMPLE_SENTENCES),
+            question=texts.LEAD_EXAMPLE_QUESTION)},
+        {"role": "assistant", "content": texts.LEAD_EXAMPLE_ANSWER},
+        {"role": "user", "content": texts.LEAD_INPUT.format(
+            sentences=numbered(unit.text for unit in evidence), question=question)},
+    ]
+
+
+def check_lead(draft: str, question: str, evidence: list[Evidence], shown: list[Passage],
+               embedder: "Embedder") -> Lead:
+    """The model's lead if every check passes, else an empty one (the quoted units stand alone)."""
+    draft = draft.strip()
+    first_line = next((line for line in draft.splitlines() if line.strip()), "")
+    # Cut off mid-sentence (token budget, a stray "[") or a refusal: nothing worth keeping.
+    if not first_line or not _ENDS_SENTENCE.search(first_line) or is_decline(first_line):
+        return Lead("", [], draft)
+    checked = verify_answer(first_line, as_passages(evidence, shown), embedder)
+    claims = [s for s in checked.sentences if s.kind == "claim"]
+    if checked.declined or not claims or len(claims) > _MAX_SENTENCES or not all(s.supported for s in claims):
+        return Lead("", [], draft)
+    pieces = [u.text for u in evidence] + [s for u in evidence for s in split_sentences(u.text)]
+    if any(difflib.SequenceMatcher(None, claims[0].text.lower(), piece.lower()).ratio() > _COPY_RATIO
+           for piece in pieces):
+        return Lead("", [], draft)
+    order = [int(p.id.rsplit("~", 1)[1]) for p in checked.used_passages]
+    units = [order[n - 1] for n in claims[0].cited]
+    if relation_conflict(claims[0].text, [evidence[k - 1].text for k in units]):
+        return Lead("", [], draft)
+    known = content_words(question) | set().union(*(content_words(u.text) for u in evidence))
+    new = content_words(claims[0].text) - known - _CONNECTIVES - COMMON_WORDS
+    if len(new) > _MAX_NEW_WORDS:
+        return Lead("", [], draft)
+    return Lead(claims[0].text, units, draft)
+
+
+def stream_lead(generate: "Iterator[str]") -> Iterator[str]:
+    """Pieces of the draft up to its first line break (the lead is one line)."""
+    for piece in generate:
+        head, newline, _ = piece.partition("\n")
+        if head:
+            yield head
+        if newline:
+            return

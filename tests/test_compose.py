@@ -1,0 +1,72 @@
+"""Composed answers: units from real passages, their selection for a question, the answer text."""
+from __future__ import annotations
+
+import re
+
+from bot.compose import Evidence, compose_answer, passage_units, select_evidence
+from corpus.passage import Passage
+
+
+def passage(text: str, section: str = "Causes of night pain in the calves", pid: str = "t#1") -> Passage:
+    return Passage(id=pid, source="t.txt", title="Test", section=section, text=text,
+                   raw_start=0, raw_end=len(text), original=text)
+
+
+CAUSES = passage(
+    "Prolonged stress, irregular meals. Both lead to a decrease in blood sugar. "
+    "Caffeine abuse. When you drink more than 5 cups of strong tea or coffee a day, your calf "
+    "muscles may cramp. Wearing uncomfortable shoes. In the daytime the leg muscles get really "
+    "tired and at night can't relax.")
+SWIM = passage(
+    'Well, another question interests swimmers: "Why do swimmers so often get these cramps?" '
+    "This is due to narrowing of the blood vessels. It can be caused by too cold water or a "
+    "temperature difference.", section="One more reason", pid="t#2")
+ADVICE = passage(
+    "This in turn will eliminate the pain. Massage has a positive effect on spasms. After the "
+    "massage, a cold compress on the skin is useful.", section="What to do about calf cramps",
+    pid="t#3")
+
+
+def test_fragments_join_the_sentence_they_head_and_pronouns_join_the_one_before():
+    units = [unit for unit, _ in passage_units(CAUSES)]
+    assert units[0] == "Prolonged stress, irregular meals. Both lead to a decrease in blood sugar."
+    assert units[1].startswith("Caffeine abuse. When you drink more than 5 cups")
+    assert len(units) == 3
+
+
+def test_a_question_the_source_asks_itself_is_not_shown_but_says_what_the_answer_is_about():
+    (unit, about), = passage_units(SWIM)[:1]
+    assert unit.startswith("This is due to narrowing of the blood vessels.")
+    assert "Why do swimmers" in about and "?" not in unit
+
+
+def test_a_chunk_starting_with_a_pronoun_drops_the_sentence_it_cannot_explain():
+    units = [unit for unit, _ in passage_units(ADVICE)]
+    assert not any(u.startswith("This in turn") for u in units)
+
+
+def test_selection_answers_the_question_asked(embedder):
+    shown = [CAUSES, SWIM, ADVICE]
+    swim = select_evidence("Why do I get cramps when swimming?", shown, embedder)
+    assert swim and swim[0].number == 2 and "narrowing" in swim[0].text
+    coffee = select_evidence("Can coffee cause calf cramps?", shown, embedder)
+    assert "5 cups" in coffee[0].text
+    helps = select_evidence("What helps when my calf cramps?", shown, embedder)
+    assert any("Massage" in unit.text for unit in helps)
+
+
+def test_nothing_relevant_selects_nothing(embedder):
+    assert select_evidence("What is the capital of Australia?", [CAUSES], embedder, floor=0.3) == []
+
+
+def test_composed_answer_cites_every_unit_and_renumbers_in_order():
+    shown = [CAUSES, SWIM]
+    evidence = [Evidence(2, "This is due to narrowing of the blood vessels.", 0.9, 0),
+                Evidence(1, "Caffeine abuse. Five cups may cramp the calves.", 0.8, 1)]
+    grounded = compose_answer(evidence, shown, lead="Cold water narrows the vessels.", lead_units=[1])
+    assert re.findall(r"\[(\d)\]", grounded.text) == ["1", "1", "2"]
+    assert [c.passage.id for c in grounded.citations] == ["t#2", "t#1"]
+    assert grounded.citations[0].supporting_sentence == evidence[0].text
+    assert not grounded.extractive
+    quoted = compose_answer(evidence, shown)
+    assert quoted.extractive and quoted.text.startswith("This is due to narrowing")
