@@ -1,0 +1,70 @@
+"""Scope judgment: the question's focus terms against what the indexed passages mention."""
+from __future__ import annotations
+
+import pytest
+
+from bot import texts
+from bot.scope import FocusTermsError, ScopeChecker, load_terms
+
+PASSAGES = ["Leg cramps at night can come from stress and irregular meals.",
+            "Massage the calf, then take a warm bath up to the knees."]
+
+
+@pytest.fixture(scope="module")
+def checker():
+    return ScopeChecker(PASSAGES)
+
+
+@pytest.mark.parametrize("question, focus", [
+    ("Is quinine safe for leg cramps?", "quinine"),
+    ("my hands cramp at night, why?", "hand cramps"),
+    ("how many mg of magnesium should I take for cramps", "doses of medicines or supplements"),
+    ("my dog has leg cramps after a walk", "animals"),
+    ("what about my period cramps?", "menstrual cramps"),
+    ("does pickle juice stop a cramp?", "sports products"),
+    ("How do I treat a gout attack in my knee?", "gout"),
+])
+def test_uncovered_focus_is_named(checker, question, focus):
+    assert checker.uncovered(question, question)[:1] == [focus]
+
+
+@pytest.mark.parametrize("question", [
+    "Why do my calves cramp at night?",
+    "should I put ice on my calf after rubbing out a charley horse?",
+    "I'm 28 weeks pregnant with my second child and my calves cramp",
+    "Can a bad back make my calves cramp?",
+])
+def test_in_scope_questions_name_no_focus(checker, question):
+    assert checker.uncovered(question, question) == []
+
+
+def test_russian_terms_are_matched_in_the_message_as_written(checker):
+    assert checker.uncovered("cramps night", "судороги в руках ночью") == ["hand and arm cramps"]
+    assert checker.uncovered("cramps calves night", "почему сводит икры ночью") == []
+
+
+def test_coverage_comes_from_the_passages_not_the_code():
+    clinic = ScopeChecker(PASSAGES + ["Children often get leg cramps during growth spurts."])
+    assert clinic.uncovered("Why do children get leg cramps?", "") == []
+    assert ScopeChecker(PASSAGES).uncovered("Why do children get leg cramps?", "") == ["children"]
+
+
+def test_every_term_has_a_name_and_a_known_kind():
+    terms = load_terms()
+    assert len(terms) > 150 and all(t.name and t.kind for t in terms)
+
+
+def test_a_malformed_lexicon_is_refused_with_its_row(tmp_path):
+    bad = tmp_path / "terms.tsv"
+    bad.write_text("term\tname\tkind\nquinine\tquinine\tdrugs\n", encoding="utf-8")
+    with pytest.raises(FocusTermsError, match="row 2"):
+        load_terms(bad)
+
+
+def test_the_bot_declines_an_uncovered_focus_naming_it_without_calling_the_model(make_bot):
+    bot = make_bot()
+    answer = bot.ask("Is quinine safe to take for night-time leg cramps?")
+    assert answer.declined and "quinine" in answer.text
+    assert answer.text.startswith(texts.NOT_COVERED.format(focus="quinine"))
+    assert answer.full_text.endswith(texts.DISCLAIMER)
+    assert bot._generator.calls == []
