@@ -94,8 +94,8 @@ HISTORY_AND_CONVERSATION = "Send either a conversation_id or a history, not both
 # Composed answers (bot/compose.py, bot/lead.py): the code picks the source sentences that
 # answer the question and shows them, cited; the model only writes one short sentence in front
 # that answers the question directly, from those sentences, and that sentence is checked against
-# them (dropped when it fails). Measured on 2 CPU cores (bench/results/compose_modes.json): a
-# model that rewrote every sentence took 9-18 s and invented facts in 3 of 5 answers.
+# them (dropped when it fails). Tried on the page's five example questions on 2 CPU cores: a
+# model that rewrote every source sentence took 9-18 s and invented facts in 3 of 5 answers.
 # The worked example is a real pair of source sentences, so the model sees the form wanted
 # without a fact that could leak, unchecked, into another answer.
 LEAD_PROMPT = (
