@@ -79,7 +79,7 @@ class Evidence:
     number: int  # 1-based position in the passages shown
     text: str
     score: float
-    position: int  # order of the unit inside its passage, to keep the source's order
+    position: int  # order of the unit inside its passage
 
 
 def passage_units(passage: Passage) -> list[tuple[str, str]]:
@@ -97,7 +97,7 @@ def passage_units(passage: Passage) -> list[tuple[str, str]]:
     pending = ""
     for sentence in sentences:
         if pending:
-            sentence = f"{pending} {sentence}"
+            sentence = _headed(pending, sentence)
             pending = ""
         if units and _LEANS_BACK.match(sentence) and _ASKS.search(units[-1]):
             about[len(units) - 1] = units[-1]
@@ -115,11 +115,19 @@ def passage_units(passage: Passage) -> list[tuple[str, str]]:
             if not _ASKS.search(u) and len(content_words(u)) >= 3]
 
 
+def _headed(heading: str, sentence: str) -> str:
+    """"Caffeine abuse." + "When you drink..." -> "Caffeine abuse: when you drink...": one
+    sentence, so its citation marker covers the heading too."""
+    if sentence[1:2].islower():
+        sentence = sentence[0].lower() + sentence[1:]
+    return f"{heading.rstrip('.!; ')}: {sentence}"
+
+
 def select_evidence(
     question: str, shown: list[Passage], embedder: "Embedder", *, max_units: int = 4,
     margin: float = 0.5, floor: float = 0.3, other_margin: float | None = 0.25,
 ) -> list[Evidence]:
-    """The units that answer `question`, in passage order then source order; [] when none does."""
+    """The units that answer `question`, most relevant first; [] when none does."""
     candidates = [
         (number, position, unit, about)
         for number, passage in enumerate(shown, start=1)
@@ -160,9 +168,9 @@ def select_evidence(
         if any(float(vectors[1 + index] @ vectors[1 + other]) > _DUPLICATE_COSINE for other in chosen):
             continue
         chosen.append(int(index))
-    picked = [Evidence(candidates[i][0], candidates[i][2], round(scores[i], 3), candidates[i][1])
-              for i in chosen]
-    return sorted(picked, key=lambda e: (e.number, e.position))
+    # Most relevant first: the reader meets the answer before its context.
+    return [Evidence(candidates[i][0], candidates[i][2], round(scores[i], 3), candidates[i][1])
+            for i in chosen]
 
 
 def compose_answer(evidence: list[Evidence], shown: list[Passage], lead: str = "",
@@ -175,7 +183,9 @@ def compose_answer(evidence: list[Evidence], shown: list[Passage], lead: str = "
     if lead:
         numbers = sorted({evidence[k - 1].number for k in (lead_units or [])})
         parts.append(with_markers(lead, numbers))
-    parts += [with_markers(unit.text, [unit.number]) for unit in evidence]
+    # Every sentence of a unit carries its marker: each one is a claim the reader can check.
+    parts += [with_markers(sentence, [unit.number])
+              for unit in evidence for sentence in split_sentences(unit.text)]
     final = renumber(" ".join(parts))
     new_number = {old: k + 1 for k, old in enumerate(final.order)}
     sentences = [

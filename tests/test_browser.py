@@ -81,29 +81,28 @@ def screenshot(page, name: str) -> None:
 
 def test_question_gets_answer_source_card_and_disclaimer(fake_chat, open_page):
     url, bot = fake_chat
-    top = bot.retrieve(NIGHT)[0].passage
-    # The model repeats the top passage's first sentence, which verification keeps.
-    claim = top.text.split(". ")[0].rstrip(".")
-    bot._generator.queue(f"{claim} [1].")
+    expected = bot.ask(NIGHT)  # the composed answer the page must show (the fake lead is dropped)
+    top = expected.citations[0]
     page = open_page(url)
 
     ask(page, NIGHT)
     reply = final_reply(page, 0, FAST_S)
 
     assert page.locator("[data-testid=user]").first.inner_text().strip() == NIGHT
-    assert reply.locator(".cb-answer").inner_text().strip() == f"{claim} [1]."
+    assert reply.locator(".cb-answer").inner_text().strip() == expected.text
     assert reply.locator(".cb-cite").first.inner_text() == "[1]"
     card = reply.locator(".cb-card").first
-    assert card.locator(".cb-card-title").inner_text() == top.title
-    assert claim in card.locator(".cb-passage mark").inner_text()
+    assert card.locator(".cb-card-title").inner_text() == top.passage.title
+    assert top.supporting_sentence.split(". ")[0] in card.locator(".cb-passage mark").inner_text()
     assert reply.locator(".cb-disclaimer").inner_text().strip() == texts.DISCLAIMER
-    assert reply.locator(".cb-verified").count() == 1
+    # Quoted sentences are badged as quoted; nothing green where the model wrote nothing checked.
+    assert reply.locator(".cb-extractive").count() == 1 and reply.locator(".cb-verified").count() == 0
 
     original = card.locator(".cb-original-text")
     assert not original.is_visible()  # the raw wording only on demand
     card.locator("summary").click()
     assert original.is_visible()
-    assert original.inner_text().split()[:3] == top.original.split()[:3]
+    assert original.inner_text().split()[:3] == top.passage.original.split()[:3]
     screenshot(page, "browser-answer")
 
 
@@ -148,34 +147,56 @@ new MutationObserver(() => {
 """
 
 
+# The page's own example questions, and what a correct answer from the sources must name.
+EXAMPLES_MUST_NAME = {
+    "Why do my calves cramp at night?": ("stress", "shoes", "metabol", "sitting", "standing", "caffeine"),
+    "What helps against leg cramps when swimming?": ("vessel", "cold", "temperature"),
+    "Which vitamins prevent calf cramps?": ("vitamin d", "b6", "b1", "b5"),
+    "What should I do when my calf cramps right now?": ("massage", "stroke", "warm", "bath", "compress"),
+    "Can pregnancy cause leg cramps?": ("calcium", "diabetes", "preeclampsia", "iron", "anemia"),
+}
+FOLLOW_UP = "Is that dangerous in pregnancy?"
+
+
+def _check_real_reply(reply, must_name) -> str:
+    """A cited, non-declined answer naming one of the expected facts, with card and disclaimer."""
+    answer = reply.locator(".cb-answer").inner_text()
+    assert not reply.locator(".cb-answer.cb-declined, .cb-answer.cb-error").count(), answer
+    assert re.search(r"\[\d+\]", answer), answer
+    assert any(term in answer.lower() for term in must_name), answer
+    assert reply.locator(".cb-card").count() >= 1
+    assert reply.locator(".cb-card-title").first.inner_text().strip()
+    assert reply.locator(".cb-disclaimer").inner_text().strip() == texts.DISCLAIMER
+    assert render.CHECKING not in reply.inner_text()
+    return answer
+
+
 @pytest.mark.slow
-def test_real_model_answers_with_citation_card_and_disclaimer(browser):
+def test_real_model_answers_the_examples_and_a_follow_up(browser):
     """`python app.py` with the default settings (real embedder, real default LLM), the model
-    loading on the first question so the page must say so instead of hanging."""
+    loading on the first question so the page must say so instead of hanging; then every
+    example button in a fresh session, and a two-turn follow-up in the page itself."""
     context = browser.new_context(viewport={"width": 1100, "height": 1000})
     outside = record_outside_requests(context)
     context.add_init_script(_WATCH_LOADING % texts.MODEL_LOADING)
     try:
-        with serve_subprocess(["--no-warm-up"], timeout_s=REAL_S + 300,
+        with serve_subprocess(["--no-warm-up"], timeout_s=REAL_S + 600,
                               log_name="browser-real-app") as url:
-            page = context.new_page()
-            page.goto(url)
-            ask(page, NIGHT)
-            reply = final_reply(page, 0, REAL_S)
-            screenshot(page, "browser-real-answer")
-
-            # The page's part: it said the model was loading, and the final reply has the
-            # disclaimer and no leftover draft.
-            assert page.evaluate("window.__sawLoading") is True
-            assert reply.locator(".cb-disclaimer").inner_text().strip() == texts.DISCLAIMER
-            assert render.CHECKING not in reply.inner_text()
-            # The assistant's part: a cited answer with its source card, not a decline.
-            answer = reply.locator(".cb-answer").inner_text()
-            assert not reply.locator(".cb-answer.cb-declined, .cb-answer.cb-error").count(), answer
-            assert re.search(r"\[\d+\]", answer), answer
-            assert reply.locator(".cb-cite").count() >= 1
-            assert reply.locator(".cb-card").count() >= 1
-            assert reply.locator(".cb-card-title").first.inner_text().strip()
+            for number, (example, must_name) in enumerate(EXAMPLES_MUST_NAME.items()):
+                page = context.new_page()
+                page.goto(url)
+                page.get_by_text(example).click()
+                reply = final_reply(page, 0, REAL_S)
+                if number == 0:
+                    assert page.evaluate("window.__sawLoading") is True
+                screenshot(page, f"browser-real-example-{number + 1}")
+                _check_real_reply(reply, must_name)
+                if example == NIGHT:
+                    ask(page, FOLLOW_UP)  # "that" = night cramps: condensed, not declined
+                    follow = final_reply(page, 1, REAL_S)
+                    screenshot(page, "browser-real-follow-up")
+                    _check_real_reply(follow, EXAMPLES_MUST_NAME["Can pregnancy cause leg cramps?"])
+                page.close()
     finally:
         context.close()
     assert outside == []
