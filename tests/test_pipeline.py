@@ -164,3 +164,34 @@ def test_model_sees_only_passages_close_to_the_best_score(make_bot, fake_setting
         assert (first_words in prompt) == (r in expected)
     if margin is not None:  # the question's scores leave a gap the cut must see
         assert len(expected) < len(answer.retrieved)
+
+
+def test_heat_illness_worded_beside_the_rules_is_escalated_not_declined(make_bot):
+    """The rules list no heat-illness wording; the similarity detector beside them does."""
+    bot = make_bot()
+    answer = bot.ask("I've been working outside in the heat all day, my calves cramp, I feel "
+                     "confused and my skin is hot and dry and I stopped sweating")
+    assert answer.red_flag and not answer.declined
+    assert answer.full_text.endswith(texts.DISCLAIMER)
+    assert bot._generator.calls == []  # urgent advice first, no model
+
+
+def test_composed_answer_quotes_cited_sentences_after_a_checked_lead(make_bot):
+    bot = make_bot("Yes, drinking more than 5 cups of strong tea or coffee a day can make the "
+                   "calf muscles cramp [1].")
+    answer = bot.ask("Can coffee cause calf cramps?")
+    assert answer.composed and not answer.extractive and not answer.declined
+    assert answer.text.startswith("Yes, drinking more than 5 cups")
+    assert "5 cups" in answer.citations[0].supporting_sentence
+    sentences = re.split(r"(?<=[.!?])\s+", answer.text)
+    assert len(sentences) >= 2 and all(re.search(r"\[\d+\]", s) for s in sentences)
+
+
+def test_a_follow_up_in_the_page_form_is_condensed_and_answered(make_bot):
+    """The chat passes (question, answer text) pairs; the model condenses the follow-up."""
+    bot = make_bot("Are night calf cramps dangerous in pregnancy?", "Yes, they can be [1].")
+    first = make_bot().ask(NIGHT)
+    answer = bot.ask("Is that dangerous in pregnancy?", [(NIGHT, first.text)])
+    assert answer.standalone_question == "Are night calf cramps dangerous in pregnancy?"
+    assert not answer.declined and answer.citations
+    assert re.search(r"diabetes|preeclampsia|pregnan", answer.text, re.IGNORECASE)
