@@ -153,13 +153,9 @@ class CrampBot:
             if not self._model_ready:
                 yield Status(texts.MODEL_LOADING)
             generator = self.generator
-            pieces = []
+            pieces: list[str] = []
             with closing(generator.stream(lead_messages(asked, evidence), checks.lead_max_new_tokens)) as stream:
-                for piece in stream_lead(stream):
-                    if timings.first_token_s is None:
-                        timings.first_token_s = time.perf_counter() - started
-                    pieces.append(piece)
-                    yield Delta(piece)
+                yield from self._drafted(stream_lead(stream), timings, started, pieces)
             draft = "".join(pieces).strip()
             timings.generated_tokens = generator.count_tokens(draft) if draft else 0
             lead = check_lead(draft, asked, evidence, shown, self.retriever.embedder)
@@ -180,12 +176,9 @@ class CrampBot:
             history_turns=self.settings.generation.history_turns,
             max_passage_chars=self.settings.generation.max_passage_chars,
         )
-        draft = []
-        for piece in generator.stream(messages, self.settings.generation.max_new_tokens):
-            if timings.first_token_s is None:
-                timings.first_token_s = time.perf_counter() - started
-            draft.append(piece)
-            yield Delta(piece)
+        draft: list[str] = []
+        yield from self._drafted(generator.stream(messages, self.settings.generation.max_new_tokens),
+                                 timings, started, draft)
         draft_text = "".join(draft).strip()
         timings.generated_tokens = generator.count_tokens(draft_text) if draft_text else 0
 
@@ -202,6 +195,17 @@ class CrampBot:
         answer = self._answer_from(question, grounded, results, timings)
         answer.extractive = extractive
         return answer
+
+    @staticmethod
+    def _drafted(stream: Iterator[str], timings: Timings, started: float, pieces: list[str]
+                 ) -> Iterator[BotEvent]:
+        """The draft's pieces as Deltas, as they come; records the first token's time and
+        collects the text into `pieces`."""
+        for piece in stream:
+            if timings.first_token_s is None:
+                timings.first_token_s = time.perf_counter() - started
+            pieces.append(piece)
+            yield Delta(piece)
 
     @staticmethod
     def _with_query(answer: Answer, query: SearchQuery) -> Answer:
