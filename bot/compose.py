@@ -1,16 +1,19 @@
 """What an answer is made of: the source sentences that answer the question, chosen by the code.
 
-An answer is composed, not free-written: the code picks the passage sentences that answer the
-question (`select_evidence`), the model may only rephrase each of them (bot/rephrase.py), and
-each rephrased sentence is checked against the one it came from. A relation error such as
-"pork, eggs and fish are vitamins" needs two facts joined in one sentence; a one-to-one rephrase
-of "include pork, eggs, fish in the menu to avoid vitamin deficiency" has nothing to join.
+An answer is composed, not free-written: the code picks the units of passage text that answer
+the question (`select_evidence`) and shows them cited (`compose_answer`); the model only writes
+one direct-answer sentence in front of them, which bot/lead.py checks against the units. A
+relation error such as "pork, eggs and fish are vitamins" needs a writer joining two facts; a
+quoted "include pork, eggs, fish in your diet to avoid vitamin deficiency" has none.
 
 A unit is one source sentence, with the sentence before it when it leans on it ("It helps to
-absorb calcium...") and with the one after it when it is a bare heading-like fragment
-("Abuse of caffeine." + "When consuming more than 5 cups..."). A unit's relevance is the
-embedding cosine of the question and the unit plus half the share of the question's specific
-content words it contains; units scoring within `margin` of the best (and above `floor`) are kept.
+absorb calcium...") and headed by the one before it when that is a bare heading-like fragment
+("Caffeine abuse: when you drink more than 5 cups..."). A unit's relevance: the embedding cosine
+of question and unit, plus 0.3 x the share of the question's content words it contains, plus
+0.3 x the cosine of the question and the passage's section heading, plus 0.2 when the unit is
+the kind of answer asked for (a cause for "why", advice for "what helps"). Units within `margin`
+of the best (and above `floor`) are kept, most relevant first; a unit from another passage than
+the best one's must be within the smaller `other_margin`, so fewer passages are cited.
 """
 from __future__ import annotations
 

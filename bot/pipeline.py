@@ -71,8 +71,7 @@ class CrampBot:
     def retrieve(self, question: str, history: History = (), *, use_model: bool = False
                  ) -> list[RetrievedPassage]:
         """Passages for a question; use_model=False never loads the LLM (retrieval-only runs)."""
-        results, _ = self.retriever.search(self._search_query(question, history, use_model).text)
-        return results
+        return self._searched(question, history, use_model)[1]
 
     def ask(self, question: str, history: History = ()) -> Answer:
         answer = None
@@ -109,8 +108,7 @@ class CrampBot:
             yield Done(self._red_flag_answer(question, red_flag, started))
             return
 
-        query = self._search_query(message, history, use_model=True)
-        results, retrieval_ms = self.retriever.search(query.text)
+        query, results, retrieval_ms = self._searched(message, history, use_model=True)
         timings = Timings(retrieval_ms=retrieval_ms + query.rewrite_ms)
         yield Retrieved(results)
         uncovered = scope_checker(self.settings.corpus).uncovered(query.text, message)
@@ -127,8 +125,9 @@ class CrampBot:
         # search text (asked in Russian, the model answered in Russian, which cannot be checked
         # against the English sources: bot/texts.py, SYSTEM_PROMPT).
         english = detect_language(message) == "en"
-        asked = query.standalone_question or (plain_text_for_retrieval(message) if english
-                                              else query.text)
+        # A follow-up the model could not condense is asked together with the previous question.
+        asked = query.standalone_question or (
+            query.text if query.follow_up or not english else plain_text_for_retrieval(message))
         if self.settings.answer.mode == "generated":
             answer = yield from self._generated(asked, question, shown, results, history, timings, started)
         else:
@@ -212,9 +211,24 @@ class CrampBot:
         answer.standalone_question = query.standalone_question
         return answer
 
-    def _search_query(self, message: str, history: History, use_model: bool) -> SearchQuery:
+    def _searched(self, message: str, history: History, use_model: bool
+                  ) -> tuple[SearchQuery, list[RetrievedPassage], float]:
+        """The search query, its passages and the retrieval time (ms)."""
+        query = self._search_query(message, history, use_model)
+        results, retrieval_ms = self.retriever.search(query.text)
+        if history and not query.follow_up and not self._passes_gate(results):
+            # "does coffee count?" names nothing the sources answer on its own: read it in the
+            # context of the conversation before declining.
+            query = self._search_query(message, history, use_model, force_follow_up=True)
+            results, more_ms = self.retriever.search(query.text)
+            retrieval_ms += more_ms
+        return query, results, retrieval_ms
+
+    def _search_query(self, message: str, history: History, use_model: bool,
+                      force_follow_up: bool = False) -> SearchQuery:
         rewriter = self._rewrite if use_model else None
-        return search_query(message, history, self.settings, rewriter)
+        return search_query(message, history, self.settings, rewriter,
+                            force_follow_up=force_follow_up)
 
     def _rewrite(self, instructions: list, max_new_tokens: int) -> str:
         """Let the local model rewrite a query (translation, follow-up condensing)."""

@@ -61,15 +61,18 @@ class SearchQuery:
     text: str  # what the retrievers see
     standalone_question: str | None = None  # shown to the user when it differs from the message
     rewrite_ms: float = 0.0
+    follow_up: bool = False  # read in the context of the conversation
 
 
 def search_query(
     message: str, history: Sequence[tuple[str, str]], settings: Settings,
-    rewriter: Rewriter | None = None,
+    rewriter: Rewriter | None = None, *, force_follow_up: bool = False,
 ) -> SearchQuery:
     """The text to search for `message`, given the earlier turns of the conversation.
 
     With retrieval.query_normalization off (the baseline) only the model rewrites apply.
+    `force_follow_up` reads a message that names no back-reference as a follow-up all the same
+    (the pipeline asks for it when the message alone is not answerable: "does coffee count?").
     """
     retrieval = settings.retrieval
     normalize = retrieval.query_normalization
@@ -78,7 +81,8 @@ def search_query(
         text = focus_on_question(text)
     started = time.perf_counter()
     standalone = None
-    if history and is_follow_up(text):
+    follow_up = bool(history) and (force_follow_up or is_follow_up(text))
+    if follow_up:
         condenser = rewriter if retrieval.rewrite_with_model else None
         standalone = _condense(text, history, condenser, retrieval.rewrite_max_new_tokens)
         if standalone is None and normalize:
@@ -97,7 +101,7 @@ def search_query(
             english = f"{standalone} {gloss}" if standalone else gloss
         english = _normalizer(settings).normalize(english)
     return SearchQuery(text=english.strip() or text, standalone_question=standalone,
-                       rewrite_ms=rewrite_ms)
+                       rewrite_ms=rewrite_ms, follow_up=follow_up)
 
 
 def focus_on_question(text: str, max_chars: int = _FOCUS_MAX_CHARS) -> str:
@@ -142,7 +146,15 @@ def _condense(text: str, history: Sequence[tuple[str, str]], rewriter: Rewriter 
         {"role": "user", "content": texts.REWRITE_FOLLOW_UP_INPUT.format(
             conversation="\n".join(turns), message=text)},
     ]
-    return _rewrite(messages, rewriter, max_new_tokens)
+    rewritten = _rewrite(messages, rewriter, max_new_tokens)
+    # The small model sometimes answers the follow-up ("You should see a specialist.") or hands it
+    # back unchanged: neither says what the conversation is about, so the previous question is
+    # searched along with the message instead.
+    if rewritten is not None and (not rewritten.rstrip().endswith("?")
+                                  or rewritten.strip().lower() == text.strip().lower()):
+        log.info("follow-up rewrite discarded: %r", rewritten[:80])
+        return None
+    return rewritten
 
 
 def _translate(text: str, rewriter: Rewriter | None, max_new_tokens: int) -> str | None:

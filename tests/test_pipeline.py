@@ -195,3 +195,19 @@ def test_a_follow_up_in_the_page_form_is_condensed_and_answered(make_bot):
     assert answer.standalone_question == "Are night calf cramps dangerous in pregnancy?"
     assert not answer.declined and answer.citations
     assert re.search(r"diabetes|preeclampsia|pregnan", answer.text, re.IGNORECASE)
+
+
+def test_a_short_message_the_sources_cannot_answer_alone_is_read_with_the_conversation(make_bot):
+    bot = make_bot()
+    history = [(NIGHT, "Night cramps often come from stress and irregular meals [1].")]
+    assert bot.ask("does coffee count? I drink quite a lot").declined  # alone: nothing to answer
+    answer = bot.ask("does coffee count? I drink quite a lot", history)
+    assert not answer.declined and "5 cups" in answer.text
+
+
+def test_a_rewrite_that_answers_instead_of_asking_is_not_searched(make_bot):
+    bot = make_bot("You should see a specialist in vascular medicine.")
+    history = [("Can vein problems cause calf cramps?", "Yes, venous insufficiency can [1].")]
+    answer = bot.ask("which doctor should I see for that?", history)
+    assert answer.standalone_question is None  # the previous question is searched with it
+    assert not answer.declined and re.search(r"phlebolog|ultrasound|doppler", answer.text, re.I)
