@@ -145,7 +145,11 @@ def select_evidence(
         return []
     sections = [passage.section or passage.title for passage in shown]
     vectors = embedder.embed([question] + sections + [about for *_, about in candidates])
-    section_cosines = vectors[1:1 + len(sections)] @ vectors[0]
+    # Only a real heading says what a passage answers: the text before a source's first heading
+    # files under the source's title ("Night cramps in the calves: causes and what to do"), which
+    # matches every question of the source and would lift its introduction above the answers.
+    headed = np.array([1.0 if p.section and p.section != p.title else 0.0 for p in shown])
+    section_cosines = (vectors[1:1 + len(sections)] @ vectors[0]) * headed
     vectors = np.concatenate([vectors[:1], vectors[1 + len(sections):]])
     cosines = vectors[1:] @ vectors[0]
     asked -= COMMON_WORDS

@@ -31,8 +31,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   if [ "$want_dev" = dev ]; then
     $pip install --quiet -r requirements-dev.txt -c constraints.txt
     # The OpenAI-compatible backend is tested against a real llama.cpp server; pip compiles it
-    # (about 10 minutes the first time on 2 cores, then it comes from pip's wheel cache).
-    $pip install --quiet -r requirements-llamacpp.txt -c constraints.txt
+    # (about 5-10 minutes the first time on 2 cores, then it comes from pip's wheel cache).
+    # A portable AVX2 build, not one tuned to the build machine's CPU: the native build
+    # segfaulted in its first decode on an AVX-512 Xeon (llama-cpp-python 0.3.36).
+    CMAKE_ARGS="-DGGML_NATIVE=OFF" $pip install --quiet -r requirements-llamacpp.txt -c constraints.txt
     $pip install --quiet --no-deps -r requirements-int4.txt
   fi
   echo "$digest" > "$stamp"
