@@ -71,8 +71,25 @@ _INTENTS = (
 )
 
 
+# "What do I do when it cramps right now?" asks for relief, not prevention: advice "to prevent
+# cramps from recurring" answers another question (the valerian course is not first aid).
+_RELIEF_NOW = re.compile(r"\b(right now|at the moment|when it happens|while it happens|during a "
+                         r"cramp|immediately|right away|quickly|in the moment|mid-cramp)\b"
+                         r"|\\bright when\\b|прямо сейчас|сразу|немедленно|быстро", re.IGNORECASE)
+_RELIEF = re.compile(r"\b(massage\w*|strok\w*|tapping|bath\w*|warm water|compress|relax\w*|"
+                     r"reliev\w*|knead\w*|stretch\w*)\b", re.IGNORECASE)
+_PREVENTION = re.compile(r"\b(prevent\w*|recurr\w*|course of|diet|menu)\b", re.IGNORECASE)
+
+
 def _intent_cues(question: str) -> list[re.Pattern[str]]:
+    if _RELIEF_NOW.search(question):
+        return [_RELIEF]
     return [cue for asks, cue in _INTENTS if asks.search(question)]
+
+
+def _off_intent(question: str, unit: str) -> bool:
+    """A prevention unit for a question that asks what to do right now."""
+    return bool(_RELIEF_NOW.search(question) and _PREVENTION.search(unit) and not _RELIEF.search(unit))
 
 
 @dataclass(frozen=True)
@@ -100,7 +117,7 @@ def passage_units(passage: Passage) -> list[tuple[str, str]]:
     pending = ""
     for sentence in sentences:
         if pending:
-            sentence = _headed(pending, sentence)
+            sentence = f"{pending} {sentence}"
             pending = ""
         if units and _LEANS_BACK.match(sentence) and _ASKS.search(units[-1]):
             about[len(units) - 1] = units[-1]
@@ -126,11 +143,27 @@ def _headed(heading: str, sentence: str) -> str:
     return f"{heading.rstrip('.!; ')}: {sentence}"
 
 
+def display_sentences(unit: str) -> list[str]:
+    """A unit's sentences as the answer shows them, a leading heading fragment joined to the
+    sentence it heads. The unit itself keeps the passage's wording, so the source card can
+    highlight it."""
+    sentences = split_sentences(unit)
+    if len(sentences) > 1 and len(sentences[0].split()) <= _FRAGMENT_WORDS and not _ASKS.search(sentences[0]):
+        sentences[:2] = [_headed(sentences[0], sentences[1])]
+    return sentences
+
+
 def select_evidence(
     question: str, shown: list[Passage], embedder: "Embedder", *, max_units: int = 4,
     margin: float = 0.5, floor: float = 0.3, other_margin: float | None = 0.25,
+    focus: str | None = None,
 ) -> list[Evidence]:
-    """The units that answer `question`, most relevant first; [] when none does."""
+    """The units that answer `question`, most relevant first; [] when none does.
+
+    `focus`: what a follow-up itself asks, when `question` is it searched together with the
+    previous question ("Why do my calves cramp at night? Is that dangerous in pregnancy?"): its
+    words and its kind of answer count double, so the answer is about pregnancy, not night.
+    """
     candidates = [
         (number, position, unit, about)
         for number, passage in enumerate(shown, start=1)
@@ -138,7 +171,7 @@ def select_evidence(
     ]
     if not candidates:
         return []
-    asked = content_words(question)
+    asked = content_words(focus or question)
     candidates = [c for c in candidates
                   if len(content_words(c[2]) - asked - COMMON_WORDS) >= _MIN_NEW_WORDS]
     if not candidates:
@@ -153,11 +186,13 @@ def select_evidence(
     vectors = np.concatenate([vectors[:1], vectors[1 + len(sections):]])
     cosines = vectors[1:] @ vectors[0]
     asked -= COMMON_WORDS
-    cues = _intent_cues(question)
+    cues = _intent_cues(focus or question)
+    lexical = _LEXICAL_WEIGHT * (2 if focus else 1)
     scores = [
-        float(cosine) + _LEXICAL_WEIGHT * lexical_recall(asked, content_words(about))
+        float(cosine) + lexical * lexical_recall(asked, content_words(about))
         + _SECTION_WEIGHT * float(section_cosines[number - 1]) - _RANK_BONUS * (number - 1)
         + _INTENT_BONUS * any(cue.search(unit) for cue in cues)
+        - _INTENT_BONUS * _off_intent(focus or question, unit)
         for (number, _, unit, about), cosine in zip(candidates, cosines)
     ]
     best = max(scores)
@@ -192,7 +227,7 @@ def compose_answer(evidence: list[Evidence], shown: list[Passage], lead: str = "
         parts.append(with_markers(lead, numbers))
     # Every sentence of a unit carries its marker: each one is a claim the reader can check.
     parts += [with_markers(sentence, [unit.number])
-              for unit in evidence for sentence in split_sentences(unit.text)]
+              for unit in evidence for sentence in display_sentences(unit.text)]
     final = renumber(" ".join(parts))
     new_number = {old: k + 1 for k, old in enumerate(final.order)}
     sentences = [

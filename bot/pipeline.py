@@ -131,20 +131,24 @@ class CrampBot:
         if self.settings.answer.mode == "generated":
             answer = yield from self._generated(asked, question, shown, results, history, timings, started)
         else:
-            answer = yield from self._composed(asked, query.text, question, shown, results, timings, started)
+            focus = plain_text_for_retrieval(message) if query.follow_up and english else None
+            if query.standalone_question:
+                focus = None  # the model's rewrite already says what the follow-up asks
+            answer = yield from self._composed(asked, query.text, question, shown, results, timings,
+                                               started, focus)
         timings.total_s = time.perf_counter() - started
         yield Done(self._with_query(answer, query))
 
     def _composed(self, asked: str, search_text: str, question: str, shown: list,
-                  results: list[RetrievedPassage], timings: Timings, started: float
-                  ) -> Generator_[BotEvent, None, Answer]:
+                  results: list[RetrievedPassage], timings: Timings, started: float,
+                  focus: str | None = None) -> Generator_[BotEvent, None, Answer]:
         """The source sentences that answer the question, after the model's checked lead."""
         checks = self.settings.answer
         # The search text, not a Russian message: it is English and normalized to the corpus's words.
         evidence = select_evidence(search_text, shown, self.retriever.embedder,
                                    max_units=checks.max_evidence, margin=checks.evidence_margin,
                                    floor=checks.evidence_floor,
-                                   other_margin=checks.evidence_other_margin)
+                                   other_margin=checks.evidence_other_margin, focus=focus)
         if not evidence:
             return self._decline(question, results, timings, started)
         lead = Lead("", [], "")

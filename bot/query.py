@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
 from bot import texts
 from bot.generation.base import ChatMessage
 from bot.query_normalize import (QueryNormalizer, SpellingCorrector, known_english_words,
@@ -147,14 +149,37 @@ def _condense(text: str, history: Sequence[tuple[str, str]], rewriter: Rewriter 
             conversation="\n".join(turns), message=text)},
     ]
     rewritten = _rewrite(messages, rewriter, max_new_tokens)
-    # The small model sometimes answers the follow-up ("You should see a specialist.") or hands it
-    # back unchanged: neither says what the conversation is about, so the previous question is
-    # searched along with the message instead.
-    if rewritten is not None and (not rewritten.rstrip().endswith("?")
-                                  or rewritten.strip().lower() == text.strip().lower()):
+    if rewritten is not None and not _condenses(rewritten, text, history):
         log.info("follow-up rewrite discarded: %r", rewritten[:80])
         return None
     return rewritten
+
+
+def _condenses(rewritten: str, message: str, history: Sequence[tuple[str, str]]) -> bool:
+    """Whether a rewrite is the follow-up made standalone. The small model sometimes answers it
+    ("You should see a specialist."), hands it back ("Where do you get those from in food?"),
+    or returns the previous question and drops the follow-up ("is that dangerous in pregnancy?"
+    -> "Why do my calves cramp at night?"). Then the previous question is searched along with
+    the message instead."""
+    words = _content(rewritten)
+    asked = _content(message) - _content(" ".join(user for user, _ in history))
+    earlier = _content(" ".join(user for user, _ in history[-2:]))
+    return (_is_question(rewritten) and asked <= words      # keeps what the follow-up asks
+            and bool(words - _content(message))               # adds the conversation's topic
+            and bool(words & earlier))
+
+
+def _content(text: str) -> set[str]:
+    """Lower-cased content words (their first 4 letters, so "food" ~ "foods"), minus stop words
+    and back-references: enough to compare a rewrite with the message."""
+    return {w[:4] for w in _WORD.findall(text.lower()) if len(w) >= 4
+            and w not in ENGLISH_STOP_WORDS and not _BACK_REFERENCES.fullmatch(w)}
+
+
+def _is_question(text: str) -> bool:
+    """A question mark, or a question's first word ("Are night cramps dangerous in pregnancy")."""
+    text = text.strip()
+    return text.endswith("?") or bool(_QUESTION_WORDS.match(text))
 
 
 def _translate(text: str, rewriter: Rewriter | None, max_new_tokens: int) -> str | None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from bot.compose import Evidence, compose_answer, passage_units, select_evidence
+from bot.compose import Evidence, compose_answer, display_sentences, passage_units, select_evidence
 from corpus.passage import Passage
 
 
@@ -29,8 +29,11 @@ ADVICE = passage(
 
 def test_fragments_join_the_sentence_they_head_and_pronouns_join_the_one_before():
     units = [unit for unit, _ in passage_units(CAUSES)]
-    assert units[0] == "Prolonged stress, irregular meals: both lead to a decrease in blood sugar."
-    assert units[1].startswith("Caffeine abuse: when you drink more than 5 cups")
+    assert units[0] == "Prolonged stress, irregular meals. Both lead to a decrease in blood sugar."
+    assert units[1].startswith("Caffeine abuse. When you drink more than 5 cups")
+    # Shown as one sentence each, so one marker covers the heading; the unit keeps the passage's
+    # wording for the source card's highlight.
+    assert display_sentences(units[1])[0].startswith("Caffeine abuse: when you drink")
     assert len(units) == 3
 
 
@@ -64,7 +67,9 @@ def test_composed_answer_cites_every_unit_and_renumbers_in_order():
     evidence = [Evidence(2, "This is due to narrowing of the blood vessels.", 0.9, 0),
                 Evidence(1, "Caffeine abuse. Five cups may cramp the calves.", 0.8, 1)]
     grounded = compose_answer(evidence, shown, lead="Cold water narrows the vessels.", lead_units=[1])
-    assert re.findall(r"\[(\d)\]", grounded.text) == ["1", "1", "2", "2"]  # every sentence cited
+    # every sentence cited; the heading fragment is shown joined to the sentence it heads
+    assert re.findall(r"\[(\d)\]", grounded.text) == ["1", "1", "2"]
+    assert "Caffeine abuse: five cups may cramp the calves [2]." in grounded.text
     assert [c.passage.id for c in grounded.citations] == ["t#2", "t#1"]
     assert grounded.citations[0].supporting_sentence == evidence[0].text
     assert not grounded.extractive

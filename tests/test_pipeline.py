@@ -23,7 +23,7 @@ def test_answer_cites_shown_passages_and_ends_with_disclaimer(make_bot):
     assert answer.full_text.endswith(texts.DISCLAIMER)
     assert "[1]" in answer.text
     assert answer.citations and answer.citations[0].number == 1
-    assert answer.citations[0].passage.id == passages[0].passage.id
+    assert answer.citations[0].passage.id in {r.passage.id for r in passages}
 
 
 def test_marker_to_a_passage_not_shown_is_removed(make_bot):
@@ -177,11 +177,10 @@ def test_heat_illness_worded_beside_the_rules_is_escalated_not_declined(make_bot
 
 
 def test_composed_answer_quotes_cited_sentences_after_a_checked_lead(make_bot):
-    bot = make_bot("Yes, drinking more than 5 cups of strong tea or coffee a day can make the "
-                   "calf muscles cramp [1].")
+    bot = make_bot("Yes, more than 5 cups of coffee or strong tea a day can cause calf cramps [1].")
     answer = bot.ask("Can coffee cause calf cramps?")
     assert answer.composed and not answer.extractive and not answer.declined
-    assert answer.text.startswith("Yes, drinking more than 5 cups")
+    assert answer.text.startswith("Yes, more than 5 cups")
     assert "5 cups" in answer.citations[0].supporting_sentence
     sentences = re.split(r"(?<=[.!?])\s+", answer.text)
     assert len(sentences) >= 2 and all(re.search(r"\[\d+\]", s) for s in sentences)

@@ -119,9 +119,8 @@ def wait_for(condition, timeout_s: float = 10):
 def test_clinic_page_opens_the_widget_which_answers_with_sources_and_records_feedback(
         sites, new_page):
     bot, web = sites["bot"], sites["settings"].web
-    top = bot.retrieve(NIGHT)[0].passage
-    claim = top.text.split(". ")[0].rstrip(".")
-    bot._generator.queue(f"{claim} [1].")
+    expected = bot.ask(NIGHT)  # the composed answer the widget must show
+    top = expected.citations[0]
     page = new_page()
     page.goto(sites["clinic"] + "/")
 
@@ -139,10 +138,10 @@ def test_clinic_page_opens_the_widget_which_answers_with_sources_and_records_fee
     reply = widget.locator("[data-testid=bot]").first
     reply.locator(".cb-answer:not(.cb-draft)").wait_for(timeout=FAST_MS)
 
-    assert reply.locator(".cb-answer").inner_text().strip() == f"{claim} [1]."
+    assert reply.locator(".cb-answer").inner_text().strip() == expected.text
     assert reply.locator(".cb-cite").first.inner_text() == "[1]"
-    assert reply.locator(".cb-card-title").first.inner_text() == top.title
-    assert claim in reply.locator(".cb-card .cb-passage mark").first.inner_text()
+    assert reply.locator(".cb-card-title").first.inner_text() == top.passage.title
+    assert top.supporting_sentence.split(". ")[0] in reply.locator(".cb-card .cb-passage mark").first.inner_text()
     assert reply.locator(".cb-disclaimer").inner_text().strip() == texts.DISCLAIMER
     # The clinic's colour reached the frame (the user's send button), set from settings.
     send = widget.locator("#crampbot-message button").last
@@ -158,8 +157,8 @@ def test_clinic_page_opens_the_widget_which_answers_with_sources_and_records_fee
     assert [record["rating"] for record in log] == ["up"]
     record = log[0]
     assert record["surface"] == "widget" and record["question"] == NIGHT
-    assert record["answer"] == f"{claim} [1]."
-    assert record["citations"][0]["passage_id"] == top.id
+    assert record["answer"] == expected.text
+    assert record["citations"][0]["passage_id"] == top.passage.id
 
     page.keyboard.press("Escape")  # focus is in the frame: the frame asks the page to close
     page.locator("#crampbot-widget .panel").wait_for(state="hidden", timeout=5000)
