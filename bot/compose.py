@@ -75,7 +75,7 @@ _INTENTS = (
 # cramps from recurring" answers another question (the valerian course is not first aid).
 _RELIEF_NOW = re.compile(r"\b(right now|at the moment|when it happens|while it happens|during a "
                          r"cramp|immediately|right away|quickly|in the moment|mid-cramp)\b"
-                         r"|\\bright when\\b|прямо сейчас|сразу|немедленно|быстро", re.IGNORECASE)
+                         r"|\bright when\b|прямо сейчас|сразу|немедленно|быстро", re.IGNORECASE)
 _RELIEF = re.compile(r"\b(massage\w*|strok\w*|tapping|bath\w*|warm water|compress|relax\w*|"
                      r"reliev\w*|knead\w*|stretch\w*)\b", re.IGNORECASE)
 _PREVENTION = re.compile(r"\b(prevent\w*|recurr\w*|course of|diet|menu)\b", re.IGNORECASE)
