@@ -222,10 +222,10 @@ def test_conversation_view_is_rebuilt_from_the_turns():
 
 def test_real_pipeline_reply_renders_a_card_for_the_cited_passage(make_bot):
     bot = make_bot()
-    top = bot.retrieve("Why do my calves cramp at night?")[0].passage
-    bot._generator.queue(f"{top.text.split('. ')[0]} [1].")
+    retrieved = {r.passage.id for r in bot.retrieve("Why do my calves cramp at night?")}
     *_, (reply_html, answer) = app.reply_stream(bot, "Why do my calves cramp at night?", [])
-    assert answer.citations and answer.citations[0].passage.id == top.id
+    assert answer.citations and answer.citations[0].passage.id in retrieved
+    top = answer.citations[0].passage
     assert html.escape(top.title) in reply_html and "cb-card" in reply_html
     assert visible_text(reply_html).rstrip().endswith(texts.DISCLAIMER)
 
