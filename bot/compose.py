@@ -99,7 +99,6 @@ class Evidence:
     number: int  # 1-based position in the passages shown
     text: str
     score: float
-    position: int  # order of the unit inside its passage
 
 
 def passage_units(passage: Passage) -> list[tuple[str, str]]:
@@ -165,15 +164,15 @@ def select_evidence(
     words and its kind of answer count double, so the answer is about pregnancy, not night.
     """
     candidates = [
-        (number, position, unit, about)
+        (number, unit, about)
         for number, passage in enumerate(shown, start=1)
-        for position, (unit, about) in enumerate(passage_units(passage))
+        for unit, about in passage_units(passage)
     ]
     if not candidates:
         return []
     asked = content_words(focus or question)
     candidates = [c for c in candidates
-                  if len(content_words(c[2]) - asked - COMMON_WORDS) >= _MIN_NEW_WORDS]
+                  if len(content_words(c[1]) - asked - COMMON_WORDS) >= _MIN_NEW_WORDS]
     if not candidates:
         return []
     sections = [passage.section or passage.title for passage in shown]
@@ -193,7 +192,7 @@ def select_evidence(
         + _SECTION_WEIGHT * float(section_cosines[number - 1]) - _RANK_BONUS * (number - 1)
         + _INTENT_BONUS * any(cue.search(unit) for cue in cues)
         - _INTENT_BONUS * _off_intent(focus or question, unit)
-        for (number, _, unit, about), cosine in zip(candidates, cosines)
+        for (number, unit, about), cosine in zip(candidates, cosines)
     ]
     best = max(scores)
     best_passage = candidates[int(np.argmax(scores))][0]
@@ -211,8 +210,7 @@ def select_evidence(
             continue
         chosen.append(int(index))
     # Most relevant first: the reader meets the answer before its context.
-    return [Evidence(candidates[i][0], candidates[i][2], round(scores[i], 3), candidates[i][1])
-            for i in chosen]
+    return [Evidence(candidates[i][0], candidates[i][1], round(scores[i], 3)) for i in chosen]
 
 
 def compose_answer(evidence: list[Evidence], shown: list[Passage], lead: str = "",

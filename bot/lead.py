@@ -41,7 +41,6 @@ _ENDS_SENTENCE = re.compile(r"[.!]\s*(?:\[\d+\]\s*)*$|(?:\[\d+\]\s*)+[.!]?\s*$")
 class Lead:
     text: str  # without markers; "" when the model's sentence was dropped
     units: list[int]  # 1-based indexes into the evidence that support it
-    draft: str  # what the model wrote, kept for evaluation logs
 
 
 # Relation checks: word overlap cannot see who does what. "Pork, eggs and fish are the vitamins"
@@ -98,24 +97,24 @@ def check_lead(draft: str, question: str, evidence: list[Evidence], shown: list[
     first_line = next((line for line in draft.splitlines() if line.strip()), "")
     # Cut off mid-sentence (token budget, a stray "[") or a refusal: nothing worth keeping.
     if not first_line or not _ENDS_SENTENCE.search(first_line) or is_decline(first_line):
-        return Lead("", [], draft)
+        return Lead("", [])
     checked = verify_answer(first_line, as_passages(evidence, shown), embedder)
     claims = [s for s in checked.sentences if s.kind == "claim"]
     if checked.declined or not claims or len(claims) > _MAX_SENTENCES or not all(s.supported for s in claims):
-        return Lead("", [], draft)
+        return Lead("", [])
     pieces = [u.text for u in evidence] + [s for u in evidence for s in split_sentences(u.text)]
     if any(difflib.SequenceMatcher(None, claims[0].text.lower(), piece.lower()).ratio() > _COPY_RATIO
            for piece in pieces):
-        return Lead("", [], draft)
+        return Lead("", [])
     order = [int(p.id.rsplit("~", 1)[1]) for p in checked.used_passages]
     units = [order[n - 1] for n in claims[0].cited]
     if relation_conflict(claims[0].text, [evidence[k - 1].text for k in units]):
-        return Lead("", [], draft)
+        return Lead("", [])
     known = content_words(question) | set().union(*(content_words(u.text) for u in evidence))
     new = content_words(claims[0].text) - known - _CONNECTIVES - COMMON_WORDS
     if len(new) > _MAX_NEW_WORDS:
-        return Lead("", [], draft)
-    return Lead(claims[0].text, units, draft)
+        return Lead("", [])
+    return Lead(claims[0].text, units)
 
 
 def stream_lead(generate: "Iterator[str]") -> Iterator[str]:

@@ -27,7 +27,7 @@ from bot.query import SearchQuery, search_query
 from bot.retrieval import PassageRetriever
 from bot.safety.input_guard import check_message, detect_language, plain_text_for_retrieval
 from bot.safety.redflags import RedFlag, triage
-from bot.scope import scope_checker
+from bot.scope import ScopeChecker
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class CrampBot:
         self._generator = generator
         self._generator_lock = threading.Lock()
         self._model_ready = generator is not None
+        self._scope: ScopeChecker | None = None
 
     # -- loading ---------------------------------------------------------------------------
     @property
@@ -57,6 +58,13 @@ class CrampBot:
                     load()
                 self._model_ready = True
             return self._generator
+
+    @property
+    def scope(self) -> ScopeChecker:
+        """What the indexed passages cover, read once from the index this bot answers from."""
+        if self._scope is None:
+            self._scope = ScopeChecker(f"{p.section} {p.text}" for p in self.retriever.load().passages)
+        return self._scope
 
     @property
     def model_ready(self) -> bool:
@@ -111,7 +119,7 @@ class CrampBot:
         query, results, retrieval_ms = self._searched(message, history, use_model=True)
         timings = Timings(retrieval_ms=retrieval_ms + query.rewrite_ms)
         yield Retrieved(results)
-        uncovered = scope_checker(self.settings.corpus).uncovered(query.text, message)
+        uncovered = self.scope.uncovered(query.text, message)
         if uncovered and self.settings.retrieval.gate:
             text = texts.NOT_COVERED.format(focus=texts.NOT_COVERED_JOIN.join(uncovered))
             yield Done(self._with_query(self._decline(question, results, timings, started, text), query))
@@ -131,9 +139,10 @@ class CrampBot:
         if self.settings.answer.mode == "generated":
             answer = yield from self._generated(asked, question, shown, results, history, timings, started)
         else:
-            focus = plain_text_for_retrieval(message) if query.follow_up and english else None
-            if query.standalone_question:
-                focus = None  # the model's rewrite already says what the follow-up asks
+            # A follow-up searched with the previous question: its own words lead the choice
+            # (a model rewrite already says what it asks).
+            focus = (plain_text_for_retrieval(message)
+                     if query.follow_up and english and not query.standalone_question else None)
             answer = yield from self._composed(asked, query.text, question, shown, results, timings,
                                                started, focus)
         timings.total_s = time.perf_counter() - started
@@ -151,7 +160,7 @@ class CrampBot:
                                    other_margin=checks.evidence_other_margin, focus=focus)
         if not evidence:
             return self._decline(question, results, timings, started)
-        lead = Lead("", [], "")
+        lead = Lead("", [])
         if checks.lead_sentence:
             if not self._model_ready:
                 yield Status(texts.MODEL_LOADING)

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import ConfigError
-from corpus.ingest import corpus_fingerprint, load_passages
-from corpus.settings import CorpusSettings
 
 TERMS_PATH = Path(__file__).with_name("focus_terms.tsv")
 KINDS = frozenset(
@@ -102,13 +100,3 @@ class ScopeChecker:
                 found[term.name] = match.start()
         return sorted(found, key=found.get)
 
-
-_CHECKERS: dict[str, ScopeChecker] = {}
-
-
-def scope_checker(corpus: CorpusSettings) -> ScopeChecker:
-    """Built once per corpus (the fingerprint changes when the sources or the glossary change)."""
-    key = corpus_fingerprint(corpus)
-    if key not in _CHECKERS:
-        _CHECKERS[key] = ScopeChecker(f"{p.section} {p.text}" for p in load_passages(corpus))
-    return _CHECKERS[key]

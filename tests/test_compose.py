@@ -64,8 +64,8 @@ def test_nothing_relevant_selects_nothing(embedder):
 
 def test_composed_answer_cites_every_unit_and_renumbers_in_order():
     shown = [CAUSES, SWIM]
-    evidence = [Evidence(2, "This is due to narrowing of the blood vessels.", 0.9, 0),
-                Evidence(1, "Caffeine abuse. Five cups may cramp the calves.", 0.8, 1)]
+    evidence = [Evidence(2, "This is due to narrowing of the blood vessels.", 0.9),
+                Evidence(1, "Caffeine abuse. Five cups may cramp the calves.", 0.8)]
     grounded = compose_answer(evidence, shown, lead="Cold water narrows the vessels.", lead_units=[1])
     # every sentence cited; the heading fragment is shown joined to the sentence it heads
     assert re.findall(r"\[(\d)\]", grounded.text) == ["1", "1", "2"]

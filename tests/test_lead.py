@@ -17,7 +17,7 @@ MASSAGE = "Massage has a positive effect on spasms. After the massage, a cold co
 def setup(*units: str):
     shown = [Passage(id=f"p#{k}", source="t.txt", title="T", section="S", text=u,
                      raw_start=0, raw_end=len(u), original=u) for k, u in enumerate(units)]
-    evidence = [Evidence(k + 1, u, 1.0, 0) for k, u in enumerate(units)]
+    evidence = [Evidence(k + 1, u, 1.0) for k, u in enumerate(units)]
     return evidence, shown
 
 

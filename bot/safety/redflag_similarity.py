@@ -26,7 +26,7 @@ from pydantic import Field, ValidationError, model_validator
 from bot.query_translate import RussianLexicon, load_russian_lexicon
 from bot.safety.input_guard import detect_language
 from bot.safety.redflags import (RULES_PATH, RedFlag, RedFlagRulesError, _Localized, _Review,
-                                 _Strict, affirmed_text, load_rules)
+                                 _Strict, affirmed_text, load_rules, require_unique)
 
 if TYPE_CHECKING:
     from index.embedding import Embedder
@@ -69,9 +69,7 @@ class _EmergencyFile(_Strict):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "_EmergencyFile":
-        ids = [e.id for e in self.emergencies]
-        if duplicates := sorted({i for i in ids if ids.count(i) > 1}):
-            raise ValueError(f"emergency ids are not unique: {duplicates}")
+        require_unique([e.id for e in self.emergencies], "emergency ids")
         return self
 
 

@@ -218,10 +218,14 @@ class _RuleFile(_Strict):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "_RuleFile":
-        ids = [rule.id for rule in self.rules]
-        if duplicates := sorted({i for i in ids if ids.count(i) > 1}):
-            raise ValueError(f"rule ids are not unique: {duplicates}")
+        require_unique([rule.id for rule in self.rules], "rule ids")
         return self
+
+
+def require_unique(ids: list[str], what: str) -> None:
+    """A ValueError naming the repeated ids (pydantic reports it with its place in the file)."""
+    if duplicates := sorted({i for i in ids if ids.count(i) > 1}):
+        raise ValueError(f"{what} are not unique: {duplicates}")
 
 
 # -- matching ---------------------------------------------------------------------------------
