@@ -179,7 +179,7 @@ class PassageRetriever:
         if force_rebuild:
             from index.store import build_index
 
-            return build_index(s.index_dir, **kwargs)
+            return build_index(s.index_dir, **{**kwargs, "passages": load_passages(s.corpus)})
         return open_index(s.index_dir, **kwargs)
 
     def _make_retriever(self, index: PassageIndex) -> None:

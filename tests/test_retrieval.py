@@ -121,3 +121,11 @@ def test_calibrate_writes_the_curve_and_the_choice(fake_settings, shared_retriev
     assert written["configured"]["threshold"] == fake_settings.retrieval.gate_threshold
     assert written["configured"]["out_of_scope_declined"] == 1.0
     assert (tmp_path / "out" / "gate_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ingest_rebuilds_the_index_from_the_corpus(tmp_path, fake_settings, embedder):
+    # `crampbot ingest` forces a rebuild; it once handed the corpus loader itself, not its passages.
+    settings = fake_settings.model_copy(update={"data_dir": tmp_path})
+    index = PassageRetriever(settings, embedder=embedder).load(force_rebuild=True)
+    assert len(index.passages) > 20 and index.manifest.file_sha256
+    assert PassageRetriever(settings, embedder=embedder).load().manifest == index.manifest
