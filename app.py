@@ -30,6 +30,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import FastAPI, Response  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import RedirectResponse  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
@@ -44,7 +45,10 @@ from web.chat import (  # noqa: E402,F401
     conversation_view, history_for_bot, reply_stream,
 )
 from web.feedback import FeedbackStore, feedback_path  # noqa: E402
+from web.limits import BoundedBot, validation_problem  # noqa: E402
+from web.metrics import MeteredBot, Metrics, RequestMetrics  # noqa: E402
 from web.security import RateLimiter, protect  # noqa: E402
+from web.server import install_log_flood_guard, uvicorn_options  # noqa: E402
 from web.widget import (  # noqa: E402
     WIDGET_CSS, WIDGET_HEAD, WIDGET_PATH, build_widget, embed_script, widget_theme,
 )
@@ -91,19 +95,30 @@ def launch_options(settings: Settings) -> dict:
 
 
 def build_server(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | None = None,
-                 feedback: FeedbackStore | None = None) -> FastAPI:
-    """The one app that serves everything (routes in the module docstring). The rate limiter
-    and the feedback store are shared by the API, the widget and the chat page."""
+                 feedback: FeedbackStore | None = None, metrics: Metrics | None = None
+                 ) -> FastAPI:
+    """The one app that serves everything (routes in the module docstring). The rate limiter,
+    the feedback store and the metrics are shared by the API, the widget and the chat page,
+    which all ask one bot bounded by web/limits.py (history size) and counted by web/metrics.py."""
     web = settings.web
     limiter = limiter or RateLimiter(web.rate_limit_per_minute)
-    feedback = feedback or FeedbackStore(feedback_path(settings))
+    feedback = feedback or FeedbackStore(feedback_path(settings), max_bytes=web.feedback_max_bytes,
+                                         backups=web.feedback_backups)
+    metrics = metrics or Metrics()
+    bot = MeteredBot(BoundedBot(bot, web), metrics)
     server = FastAPI(
         title=f"{web.clinic_name} assistant API", version="1", description=_API_DESCRIPTION,
         # The interactive docs pages load their scripts from a CDN, which an offline clinic
         # network cannot reach; the schema itself is served and works in any OpenAPI viewer.
         openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None, redoc_url=None,
     )
+    # FastAPI's own 422 echoes the input back (30 KB for a 1,000-turn history).
+    server.add_exception_handler(RequestValidationError, validation_problem)
     server.include_router(api_router(bot, web, limiter=limiter, feedback=feedback))
+    if web.metrics:
+        @server.get("/metrics", include_in_schema=False)
+        def prometheus_metrics() -> Response:
+            return Response(metrics.exposition(), media_type=metrics.content_type)
 
     script = embed_script(web)
 
@@ -125,7 +140,8 @@ def build_server(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | No
                         **common)
     gr.mount_gradio_app(server, build_app(bot, settings, limiter=limiter, feedback=feedback),
                         "/", css=render.CHAT_CSS, footer_links=["gradio", "settings"], **common)
-    protect(server, web, framable_prefixes=(WIDGET_PATH,))
+    protect(server, web, framable_prefixes=(WIDGET_PATH,), gradio_mounts=(WIDGET_PATH, "/"))
+    server.add_middleware(RequestMetrics, metrics=metrics)
     return server
 
 
@@ -175,7 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://{settings.app.host}:{settings.app.port}"
     log.info("chat %s/  widget %s%s/  embed %s/embed.js  API schema %s%s/openapi.json",
              base, base, WIDGET_PATH, base, base, API_PREFIX)
-    uvicorn.run(server, host=settings.app.host, port=settings.app.port, log_level="info")
+    config = uvicorn.Config(server, host=settings.app.host, port=settings.app.port,
+                            log_level="info", **uvicorn_options(settings.web))
+    install_log_flood_guard()  # after uvicorn.Config, which sets up uvicorn's log handlers
+    uvicorn.Server(config).run()
     return 0
 
 

@@ -199,6 +199,7 @@ class AppSettings(BaseModel):
 
 _ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?$")
 _COLOUR = r"^#[0-9a-fA-F]{6}$"
+_HOST = re.compile(r"^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$|^\[[0-9a-f:.]+\]$")
 
 
 class WebSettings(BaseModel):
@@ -245,6 +246,57 @@ class WebSettings(BaseModel):
         Path("feedback") / "feedback.jsonl",
         description="Thumbs up/down log (JSON Lines), relative to data_dir unless absolute.",
     )
+    feedback_per_minute: int = Field(
+        30, ge=1, le=10_000, description="Votes one client (IP address) may send per minute (API)."
+    )
+    feedback_max_bytes: int = Field(
+        5_000_000, ge=10_000,
+        description="When the feedback log would grow past this size it is rotated "
+        "(feedback.jsonl -> feedback.jsonl.1 ...).",
+    )
+    feedback_backups: int = Field(
+        3, ge=0, le=100, description="Rotated feedback logs kept; older ones are deleted."
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "[::1]"],
+        description="Host names this server answers to (the Host header; Starlette's "
+        "TrustedHostMiddleware): any other gets 400, which defeats DNS rebinding. Add the "
+        "public name behind your proxy, e.g. assistant.example-clinic.org; '*.example.org' "
+        "admits subdomains, '*' any host (not recommended).",
+    )
+    history_turn_chars: int = Field(
+        1500, ge=100,
+        description="Each earlier question and answer is cut to this many characters before it "
+        "reaches the model (API history, stored conversations and the chat alike).",
+    )
+    history_chars: int = Field(
+        4000, ge=200,
+        description="All earlier turns together: the oldest are dropped beyond this many "
+        "characters, so the prompt stays within the model's budget.",
+    )
+    keep_alive_timeout_s: float = Field(
+        5, gt=0, description="An idle keep-alive connection is closed after this long."
+    )
+    header_timeout_s: float = Field(
+        10, gt=0,
+        description="A connection that has not sent a request's headers within this long "
+        "(from connecting, or from its previous response) is closed (slow-header clients).",
+    )
+    body_timeout_s: float = Field(
+        15, gt=0, description="A request body not received in full within this long gets 408."
+    )
+    max_connections: int = Field(
+        200, ge=1,
+        description="Open connections and running requests beyond this get 503 (uvicorn's "
+        "limit_concurrency).",
+    )
+    max_header_bytes: int = Field(
+        16_384, ge=1024, description="Request line and headers larger than this get 400."
+    )
+    metrics: bool = Field(True, description="Serve Prometheus metrics at GET /metrics.")
+    log_questions: bool = Field(
+        False, description="Write visitors' questions into the server log (off: never)."
+    )
 
     @field_validator("allowed_origins")
     @classmethod
@@ -255,6 +307,16 @@ class WebSettings(BaseModel):
             if not _ORIGIN.match(origin):
                 raise ValueError(
                     f"'{origin}' is not an origin; write scheme://host[:port], no path, no '*'")
+        return cleaned
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts_only(cls, hosts: list[str]) -> list[str]:
+        cleaned = [host.strip().lower() for host in hosts]
+        for host in cleaned:
+            if host != "*" and not _HOST.match(host):
+                raise ValueError(f"'{host}' is not a host name; write e.g. assistant.example.org, "
+                                 "*.example.org or [::1], no scheme, no port")
         return cleaned
 
 

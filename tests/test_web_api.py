@@ -48,7 +48,8 @@ class RecordingBot:
 
 
 def web_settings(**fields) -> WebSettings:
-    return WebSettings(**{"allowed_origins": [CLINIC], **fields})
+    # TestClient sends Host: testserver, which the default allowed_hosts (loopback) refuse.
+    return WebSettings(**{"allowed_origins": [CLINIC], "allowed_hosts": ["testserver"], **fields})
 
 
 @pytest.fixture(scope="module")

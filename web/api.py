@@ -10,25 +10,34 @@ import secrets
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot import texts
 from bot.answer import Answer
 from bot.pipeline import CrampBot
 from bot.settings import WebSettings
+from web import messages
 from web.conversations import MAX_TURNS_KEPT, ConversationStore, ExpiringStore
 from web.feedback import FeedbackStore
+from web.limits import compact
 from web.security import RateLimiter, client_key, retry_after_header
 
 PREFIX = "/api/v1"
 _RECENT_ANSWERS = 5000  # answers that can still receive feedback (per process)
+# Ids are the server's own secrets.token_urlsafe values: anything else is refused with 422.
+_ID = r"^[A-Za-z0-9_-]{1,64}$"
+# Refused with 422 beyond these; what reaches the model is cut further (settings.web.history_*).
+MAX_HISTORY_QUESTION_CHARS = 6000
+MAX_HISTORY_ANSWER_CHARS = 8000
 
 
 class HistoryTurn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(description="An earlier question.")
-    answer: str = Field(description="The `answer` the API gave to it (without the disclaimer).")
+    question: str = Field(max_length=MAX_HISTORY_QUESTION_CHARS, description="An earlier question.")
+    answer: str = Field(max_length=MAX_HISTORY_ANSWER_CHARS,
+                        description="The `answer` the API gave to it (without the disclaimer).")
 
 
 class AskRequest(BaseModel):
@@ -39,7 +48,7 @@ class AskRequest(BaseModel):
 
     question: str = Field(description="The visitor's question, as typed.")
     conversation_id: str | None = Field(
-        None, max_length=64,
+        None, pattern=_ID,
         description="Continue a conversation kept by the server (from an earlier reply). "
         "Omit it, and `history`, to start a new one.")
     history: list[HistoryTurn] | None = Field(
@@ -84,7 +93,7 @@ class AskResponse(BaseModel):
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    answer_id: str = Field(max_length=64, description="From the answer's reply.")
+    answer_id: str = Field(pattern=_ID, description="From the answer's reply.")
     rating: Literal["up", "down"] = Field(description="Thumbs up or down.")
 
 
@@ -95,6 +104,10 @@ class FeedbackResponse(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     model_ready: bool = Field(description="False until the language model has been loaded.")
+
+
+class Readiness(BaseModel):
+    ready: bool = Field(description="True once the model and the index are loaded.")
 
 
 class Problem(BaseModel):
@@ -110,8 +123,10 @@ _ASK_ERRORS = {
 
 
 def api_router(bot: CrampBot, web: WebSettings, *, limiter: RateLimiter,
-               feedback: FeedbackStore) -> APIRouter:
+               feedback: FeedbackStore, feedback_limiter: RateLimiter | None = None
+               ) -> APIRouter:
     """The /api/v1 routes, answering with `bot` under the given controls."""
+    feedback_limiter = feedback_limiter or RateLimiter(web.feedback_per_minute)
     router = APIRouter(prefix=PREFIX, tags=["assistant"])
     conversations = ConversationStore(web.max_conversations, web.conversation_ttl_minutes * 60)
     answers: ExpiringStore[Answer] = ExpiringStore(_RECENT_ANSWERS, web.conversation_ttl_minutes * 60)
@@ -128,14 +143,21 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: RateLimiter,
         if conversation_id is not None and not answer.error:
             conversations.add_turn(conversation_id, body.question, answer.text)
         answer_id = secrets.token_urlsafe(12)
-        answers.put(answer_id, answer)
+        answers.put(answer_id, compact(answer))
         return _response(answer, answer_id, conversation_id)
 
     @router.post("/feedback", response_model=FeedbackResponse,
-                 responses={404: {"model": Problem, "description": "Unknown or expired answer_id."},
-                            413: {"model": Problem, "description": "Request body too large."}},
-                 summary="Thumbs up or down on an answer")
-    def give_feedback(body: FeedbackRequest) -> FeedbackResponse:
+                 responses={
+                     403: _ASK_ERRORS[403],
+                     404: {"model": Problem, "description": "Unknown or expired answer_id."},
+                     413: {"model": Problem, "description": "Request body too large."},
+                     429: {"model": Problem, "description": "Too many votes; see Retry-After."}},
+                 summary="Thumbs up or down on an answer (the latest vote on an answer counts)")
+    def give_feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:
+        wait = feedback_limiter.retry_after(client_key(request))
+        if wait is not None:
+            raise HTTPException(429, messages.FEEDBACK_RATE_LIMITED,
+                                headers=retry_after_header(wait))
         answer = answers.get(body.answer_id)
         if answer is None:
             raise HTTPException(404, texts.ANSWER_NOT_FOUND)
@@ -145,6 +167,13 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: RateLimiter,
     @router.get("/health", response_model=Health, summary="Is the server up, is the model loaded")
     def health() -> Health:
         return Health(status="ok", model_ready=bot.model_ready)
+
+    @router.get("/ready", response_model=Readiness,
+                responses={503: {"model": Readiness, "description": "Still loading."}},
+                summary="Can the server answer now (for a load balancer's readiness check)")
+    def ready() -> JSONResponse:
+        is_ready = bool(bot.model_ready)
+        return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
 
     return router
 

@@ -1,16 +1,18 @@
-"""Thumbs up/down on answers: an append-only JSON Lines log and a summary of it.
+"""Thumbs up/down on answers: an append-only JSON Lines log, capped in size, and a summary.
 
 A record holds what was asked and answered, the cited sources, the reply's flags and the UTC
 time, and nothing about who asked: no IP address, no conversation id, no browser details.
-Every vote is a new line (changing or withdrawing a vote appends another); the summary counts
-the latest vote per answer.
+The first vote on an answer stores all of that; a changed or withdrawn vote appends a short
+line with only the answer id and the new rating, and a repeat of the same vote appends nothing.
+The summary counts the latest vote per answer. When the log would pass its size cap it is
+rotated (feedback.jsonl -> feedback.jsonl.1 -> ...), keeping a few old files.
 """
 from __future__ import annotations
 
 import json
 import os
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +28,10 @@ Surface = Literal["widget", "chat", "api"]
 
 _MOST_DISLIKED = 5
 _QUOTE_CHARS = 90
+_STORED_QUESTION_CHARS = 6000  # the input guard's default limit; refusals are cut earlier
+_STORED_ANSWER_CHARS = 8000
+_VOTES_REMEMBERED = 20_000  # answers whose latest vote this process remembers (deduplication)
+_CHANGES_PER_ANSWER = 10  # after this many changes of mind, further votes on it are ignored
 
 
 def feedback_path(settings: Settings) -> Path:
@@ -51,8 +57,8 @@ def feedback_record(answer: Answer, rating: Rating, surface: Surface, answer_id:
         "answer_id": answer_id,
         "rating": rating,
         "surface": surface,
-        "question": answer.question,
-        "answer": answer.text,
+        "question": answer.question[:_STORED_QUESTION_CHARS],
+        "answer": answer.text[:_STORED_ANSWER_CHARS],
         "citations": [
             {"number": c.number, "title": c.passage.title, "section": c.passage.section,
              "source": c.passage.source, "passage_id": c.passage.id}
@@ -66,25 +72,53 @@ def feedback_record(answer: Answer, rating: Rating, surface: Surface, answer_id:
     }
 
 
-class FeedbackStore:
-    """Appends votes to one JSON Lines file, safely from many threads and processes."""
+def vote_change(rating: Rating, surface: Surface, answer_id: str,
+                now: datetime | None = None) -> dict:
+    """The line stored when an answer already voted on gets another rating."""
+    when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return {"time": when.isoformat(timespec="seconds"), "answer_id": answer_id,
+            "rating": rating, "surface": surface}
 
-    def __init__(self, path: Path) -> None:
+
+class FeedbackStore:
+    """Appends votes to one JSON Lines file, safely from many threads and processes; one
+    vote per answer (the latest counts), the file rotated past `max_bytes`."""
+
+    def __init__(self, path: Path, max_bytes: int = 5_000_000, backups: int = 3) -> None:
         self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.backups = backups
         self._thread_lock = threading.Lock()
         # FileLock serializes writers in other processes (several server workers); the
         # thread lock keeps this process's threads from queueing on the file lock's polling.
         self._file_lock = FileLock(str(self.path) + ".lock")
+        self._votes: OrderedDict[str, tuple[Rating, int]] = OrderedDict()  # id -> (rating, changes)
+        self._votes_lock = threading.Lock()
 
-    def record(self, answer: Answer, rating: Rating, surface: Surface, answer_id: str) -> dict:
-        record = feedback_record(answer, rating, surface, answer_id)
+    def record(self, answer: Answer, rating: Rating, surface: Surface, answer_id: str
+               ) -> dict | None:
+        """Store a vote; None when it changes nothing (the same rating again, or an answer
+        whose vote changed too often already)."""
+        with self._votes_lock:
+            previous = self._votes.pop(answer_id, None)
+            if previous is not None and (previous[0] == rating
+                                         or previous[1] >= _CHANGES_PER_ANSWER):
+                self._votes[answer_id] = previous
+                return None
+            changes = 0 if previous is None else previous[1] + 1
+            self._votes[answer_id] = (rating, changes)
+            while len(self._votes) > _VOTES_REMEMBERED:
+                self._votes.popitem(last=False)
+        record = (feedback_record(answer, rating, surface, answer_id) if previous is None
+                  else vote_change(rating, surface, answer_id))
         self.append(record)
         return record
 
     def append(self, record: dict) -> None:
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "replace")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._thread_lock, self._file_lock:
+            self._rotate_if_full(len(line))
             # O_APPEND puts every write at the end even if another writer bypasses the lock;
             # one write per line, so a line is never interleaved with another.
             descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -95,6 +129,30 @@ class FeedbackStore:
             finally:
                 os.close(descriptor)
 
+    def _rotate_if_full(self, adding: int) -> None:
+        # Under the file lock, so no other writer appends meanwhile. Hand-written because
+        # logging's RotatingFileHandler keeps its file open and rotates per process, which
+        # breaks when several server processes write one log.
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size + adding <= self.max_bytes:
+            return
+        for number in range(self.backups, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{number}")
+            newer = self.path.with_name(f"{self.path.name}.{number - 1}") if number > 1 else self.path
+            if newer.exists():
+                os.replace(newer, older)
+        self.path.unlink(missing_ok=True)  # only still there when no backups are kept
+
+
+def log_files(path: Path) -> list[Path]:
+    """The log and its rotated copies, oldest first."""
+    path = Path(path)
+    rotated = [part for part in path.parent.glob(f"{path.name}.*") if part.suffix[1:].isdigit()]
+    return sorted(rotated, key=lambda part: -int(part.suffix[1:])) + [path]
+
 
 @dataclass(frozen=True)
 class FeedbackLog:
@@ -103,11 +161,20 @@ class FeedbackLog:
 
 
 def read_feedback(path: Path) -> FeedbackLog:
-    """All records in file order; lines that are not JSON objects are counted, not fatal."""
+    """All records of the log and its rotated copies, oldest first; lines that are not JSON
+    objects are counted, not fatal."""
     records, unreadable = [], 0
-    if not Path(path).is_file():
-        return FeedbackLog([], 0)
-    with open(path, encoding="utf-8") as log:
+    for part in log_files(path):
+        if part.is_file():
+            part_records, part_unreadable = _read_part(part)
+            records += part_records
+            unreadable += part_unreadable
+    return FeedbackLog(records, unreadable)
+
+
+def _read_part(path: Path) -> tuple[list[dict], int]:
+    records, unreadable = [], 0
+    with open(path, encoding="utf-8", errors="replace") as log:
         for line in log:
             if not line.strip():
                 continue
@@ -120,14 +187,15 @@ def read_feedback(path: Path) -> FeedbackLog:
                 records.append(record)
             else:
                 unreadable += 1
-    return FeedbackLog(records, unreadable)
+    return records, unreadable
 
 
 def latest_votes(records: list[dict]) -> list[dict]:
-    """The last vote on each answer, in the order answers were first voted on."""
+    """The last vote on each answer (over what its first vote stored), in the order answers
+    were first voted on."""
     latest: dict[str, dict] = {}
     for record in records:
-        latest[record["answer_id"]] = record
+        latest[record["answer_id"]] = {**latest.get(record["answer_id"], {}), **record}
     return list(latest.values())
 
 

@@ -10,7 +10,11 @@ them) in these controls, outermost first:
 - An origin guard: a POST that a browser sends from any other site is refused with 403 before
   it reaches a route, so a foreign page cannot spend the clinic's quota even though CORS alone
   would only hide the answer from it.
-- A body-size limit (413), also for bodies sent without a Content-Length.
+- A body-size limit (413), also for bodies sent without a Content-Length, and a deadline for
+  the body to arrive (408, web/server.py).
+- Host pinning: a Host header outside settings.web.allowed_hosts gets 400 (Starlette's
+  TrustedHostMiddleware), outermost; lone surrogates in JSON bodies are replaced and unused
+  Gradio routes answer 404 (web/limits.py).
 
 The per-client rate limit is applied where a question is asked (the API route, the chat's
 answer event), so only questions count, not the dozens of asset requests a page makes.
@@ -28,6 +32,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, HTTPException
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import texts
@@ -86,12 +91,20 @@ def frame_ancestors(web: WebSettings) -> str:
     return "frame-ancestors " + " ".join(["'self'", *web.allowed_origins])
 
 
-def protect(app: FastAPI, web: WebSettings, framable_prefixes: Iterable[str] = ("/widget",)
-            ) -> None:
+def protect(app: FastAPI, web: WebSettings, framable_prefixes: Iterable[str] = ("/widget",),
+            gradio_mounts: Iterable[str] = ()) -> None:
     """Add the controls above to `app`; call before the first request."""
-    # add_middleware wraps what was added before, so the last one added runs first: CORS
-    # headers then also reach the 403 and 413 replies, and CSP reaches every response.
+    from web.limits import ClosedRoutes, EncodableJson
+    from web.server import BodyDeadline
+
+    # add_middleware wraps what was added before, so the last one added runs first: the Host
+    # check before all else, CORS headers then also reach the 403 and 413 replies, and CSP
+    # reaches every response. The body is read (size, deadline, text repair) only after the
+    # cheap checks have passed.
+    app.add_middleware(EncodableJson)
     app.add_middleware(BodySizeLimit, max_bytes=web.max_request_bytes)
+    app.add_middleware(BodyDeadline, timeout_s=web.body_timeout_s)
+    app.add_middleware(ClosedRoutes, mounts=gradio_mounts)
     app.add_middleware(OriginGuard, allowed=web.allowed_origins)
     app.add_middleware(
         CORSMiddleware, allow_origins=list(web.allowed_origins), allow_credentials=False,
@@ -100,6 +113,9 @@ def protect(app: FastAPI, web: WebSettings, framable_prefixes: Iterable[str] = (
     )
     app.add_middleware(FrameAncestors, widget_policy=frame_ancestors(web),
                        framable_prefixes=tuple(framable_prefixes))
+    # Same-origin checks compare Origin with Host, so Host must be one of ours (DNS rebinding).
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(web.allowed_hosts),
+                       www_redirect=False)
 
 
 class FrameAncestors:
@@ -147,7 +163,7 @@ class OriginGuard:
             headers = Headers(scope=scope)
             origin = headers.get("origin")
             if origin is not None and not self._admits(origin, headers.get("host", "")):
-                await _json_reply(send, 403, texts.ORIGIN_NOT_ALLOWED)
+                await json_reply(send, 403, texts.ORIGIN_NOT_ALLOWED)
                 return
         await self.app(scope, receive, send)
 
@@ -182,7 +198,7 @@ class BodySizeLimit:
             return
         length = Headers(scope=scope).get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await _json_reply(send, 413, texts.REQUEST_TOO_LARGE)
+            await json_reply(send, 413, texts.REQUEST_TOO_LARGE)
             return
         received = 0
         started = False
@@ -206,10 +222,10 @@ class BodySizeLimit:
         except RequestTooLarge:
             if started:
                 raise
-            await _json_reply(send, 413, texts.REQUEST_TOO_LARGE)
+            await json_reply(send, 413, texts.REQUEST_TOO_LARGE)
 
 
-async def _json_reply(send: Send, status: int, detail: str) -> None:
+async def json_reply(send: Send, status: int, detail: str) -> None:
     # The same {"detail": ...} shape FastAPI uses for its own errors.
     body = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status, "headers": [

@@ -25,6 +25,10 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 _ZERO_WIDTH_JOINER = "\u200d"
 # Letters of Ukrainian, Belarusian, Serbian and Macedonian that Russian does not use.
 _NON_RUSSIAN_CYRILLIC = re.compile("[іїєґўђјљњћџѓќѕ]")
+# Lone UTF-16 halves: JSON may carry them ("\\ud800", e.g. a JavaScript client that cut an emoji
+# in two) and Python decodes them, but no UTF-8 writer (a log, a reply, the page) accepts them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT_CHARACTER = "\ufffd"
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,19 @@ class GuardResult:
     cleaned: str
     problem: Problem | None
     length: int  # characters in `cleaned` (in the raw message when refused unread)
+
+
+def encodable(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD, so it always encodes as UTF-8.
+
+    The one place where text from outside is made writable; the web layer applies it to every
+    string of every JSON request (web/limits.py). Valid text is returned unchanged.
+    """
+    return _SURROGATE.sub(REPLACEMENT_CHARACTER, text)
+
+
+def has_surrogates(text: str) -> bool:
+    return _SURROGATE.search(text) is not None
 
 
 def check_message(text: str, max_chars: int) -> GuardResult:

@@ -1,0 +1,5 @@
+"""Texts of the web layer's own replies (timeouts, readiness, feedback limits), beside the
+ones in bot/texts.py that the bot and the pages share."""
+
+REQUEST_TIMEOUT = "The request took too long to arrive; please send it again."
+FEEDBACK_RATE_LIMITED = "Too many votes from your address; please wait a minute."

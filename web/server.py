@@ -1,0 +1,160 @@
+"""How the server meets slow, idle and flooding clients: uvicorn's own limits, a deadline for
+request headers and one for request bodies, and a log that does not grow with a flood.
+
+`uvicorn_options(web)` gives the keyword arguments app.py passes to uvicorn.run: the keep-alive
+timeout, uvicorn's concurrency limit (503 beyond it), the header-size limit of its h11 parser,
+and `HeaderDeadlineH11`, uvicorn's h11 protocol with one more timer: uvicorn closes idle
+keep-alive connections, but waits forever for the first bytes of a new connection and for
+headers that trickle in, so 20,000 silent sockets held 20,000 file descriptors.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from bot.settings import WebSettings
+from web import messages
+from web.security import json_reply
+
+_LOG_WINDOW_S = 60.0
+
+
+def uvicorn_options(web: WebSettings) -> dict:
+    """Keyword arguments for uvicorn.run / uvicorn.Config enforcing settings.web's limits."""
+    protocol = type("HeaderDeadlineH11", (HeaderDeadlineH11,),
+                    {"header_timeout_s": web.header_timeout_s})
+    return {
+        "http": protocol,
+        "timeout_keep_alive": max(1, round(web.keep_alive_timeout_s)),
+        "limit_concurrency": web.max_connections,
+        "h11_max_incomplete_event_size": web.max_header_bytes,
+        "timeout_graceful_shutdown": 5,
+        "server_header": False,
+    }
+
+
+class HeaderDeadlineH11(H11Protocol):
+    """Closes a connection that has not delivered a request's headers within
+    `header_timeout_s` of connecting (or of its previous response)."""
+
+    header_timeout_s = 10.0
+    _deadline: asyncio.TimerHandle | None = None
+    _armed_for = None  # the request cycle current when the deadline was set
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.cycle is not self._armed_for:  # a new request's headers have arrived
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._armed_for = self.cycle
+        self._deadline = self.loop.call_later(self.header_timeout_s, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+class BodyDeadline:
+    """408 when a request body is not received in full within `timeout_s` (a slow-body
+    client would otherwise hold a worker thread and its connection for as long as it likes).
+    Once the body is in, `receive` is passed through untouched: streaming responses listen on
+    it for the client's disconnect for as long as they run."""
+
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = time.monotonic() + self.timeout_s
+        body_done = False
+        started = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done
+            if body_done:
+                return await receive()
+            with anyio.fail_after(max(0.0, deadline - time.monotonic())):
+                message = await receive()
+            body_done = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracking_send)
+        except TimeoutError:
+            if started:
+                raise
+            await json_reply(send, 408, messages.REQUEST_TIMEOUT)
+
+
+class RepeatedRecords(logging.Filter):
+    """Lets through at most `per_minute` records of the same logger, level and message
+    template, then one note of how many were held back: a flood of identical errors (bad
+    requests, refused hosts) cannot fill the disk."""
+
+    def __init__(self, per_minute: int = 20, clock=time.monotonic) -> None:
+        super().__init__()
+        self.per_minute = per_minute
+        self._clock = clock
+        self._seen: dict[tuple, list] = {}  # key -> [window start, count]
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, str(record.msg)[:200])
+        now = self._clock()
+        with self._lock:
+            window = self._seen.get(key)
+            if window is None or now - window[0] >= _LOG_WINDOW_S:
+                held_back = window[1] - self.per_minute if window else 0
+                if len(self._seen) > 10_000:
+                    self._seen.clear()
+                self._seen[key] = [now, 1]
+                if held_back > 0:
+                    record.msg = f"{record.msg} (and {held_back} more like it in the last minute)"
+                return True
+            window[1] += 1
+            return window[1] <= self.per_minute
+
+
+def install_log_flood_guard(per_minute: int = 20) -> RepeatedRecords:
+    """Put one RepeatedRecords on every handler of the root and uvicorn's error loggers (not
+    on the access log, whose lines all share one template)."""
+    guard = RepeatedRecords(per_minute)
+    for name in ("", "uvicorn", "uvicorn.error"):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(guard)
+    return guard
