@@ -95,7 +95,7 @@ def protect(app: FastAPI, web: WebSettings, framable_prefixes: Iterable[str] = (
             gradio_mounts: Iterable[str] = ()) -> None:
     """Add the controls above to `app`; call before the first request."""
     from web.limits import ClosedRoutes, EncodableJson
-    from web.server import BodyDeadline
+    from web.server import BodyDeadline, HeaderSizeLimit
 
     # add_middleware wraps what was added before, so the last one added runs first: the Host
     # check before all else, CORS headers then also reach the 403 and 413 replies, and CSP
@@ -105,6 +105,7 @@ def protect(app: FastAPI, web: WebSettings, framable_prefixes: Iterable[str] = (
     app.add_middleware(BodySizeLimit, max_bytes=web.max_request_bytes)
     app.add_middleware(BodyDeadline, timeout_s=web.body_timeout_s)
     app.add_middleware(ClosedRoutes, mounts=gradio_mounts)
+    app.add_middleware(HeaderSizeLimit, max_bytes=web.max_header_bytes)
     app.add_middleware(OriginGuard, allowed=web.allowed_origins)
     app.add_middleware(
         CORSMiddleware, allow_origins=list(web.allowed_origins), allow_credentials=False,

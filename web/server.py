@@ -121,6 +121,22 @@ class BodyDeadline:
             await json_reply(send, 408, messages.REQUEST_TIMEOUT)
 
 
+class HeaderSizeLimit:
+    """431 for requests whose headers add up to more than `max_bytes`. uvicorn's h11 limit
+    (h11_max_incomplete_event_size) only bounds headers still arriving; these arrived whole."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and sum(
+                len(name) + len(value) + 4 for name, value in scope["headers"]) > self.max_bytes:
+            await json_reply(send, 431, messages.HEADERS_TOO_LARGE)
+            return
+        await self.app(scope, receive, send)
+
+
 class RepeatedRecords(logging.Filter):
     """Lets through at most `per_minute` records of the same logger, level and message
     template, then one note of how many were held back: a flood of identical errors (bad
