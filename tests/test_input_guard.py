@@ -5,9 +5,11 @@ import random
 import time
 
 import pytest
+from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 from bot.safety.input_guard import (
-    check_message, clean_text, detect_language, plain_text_for_retrieval,
+    check_message, clean_text, detect_language, encodable, has_surrogates,
+    plain_text_for_retrieval,
 )
 
 LIMIT = 6000
@@ -158,3 +160,31 @@ def test_emoji_only_message_is_allowed_through():
 )
 def test_detect_language_by_script(text, language):
     assert detect_language(text) == language
+
+
+# -- any Unicode, including lone surrogates (Hypothesis) ------------------------------------------
+
+# st.text() leaves out surrogates; code points drawn from the whole range keep them in.
+any_code_points = st.lists(st.integers(0, 0x10FFFF).map(chr), max_size=80).map("".join)
+any_text = st.one_of(st.text(max_size=80), any_code_points)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(any_text)
+def test_encodable_text_always_encodes_and_valid_text_is_unchanged(text):
+    repaired = encodable(text)
+    repaired.encode("utf-8")  # strict
+    assert len(repaired) == len(text)
+    assert encodable(repaired) == repaired
+    assert not has_surrogates(repaired)
+    if not has_surrogates(text):
+        assert repaired == text
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(any_text)
+def test_the_guard_never_raises_and_what_it_keeps_encodes(text):
+    result = check_message(text, max_chars=200)
+    result.cleaned.encode("utf-8")
+    assert result.ok == (result.problem is None)
+    assert result.ok or result.problem in ("empty", "too_long", "not_text")
