@@ -4,30 +4,21 @@ seconds. Every socket has its own timeout; the server stops at the end of the mo
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from contextlib import closing
 
 import httpx
 import pytest
-import uvicorn
 
 import app
 from bot.generation.fake import FakeGenerator
 from bot.pipeline import CrampBot
 from bot.settings import WebSettings
 from web.feedback import FeedbackStore
-from web.server import uvicorn_options
 
-HOST = "127.0.0.1"
+from served import HOST, serve  # noqa: E402  (tests/served.py)
 LIMITS = {"header_timeout_s": 1.0, "keep_alive_timeout_s": 1, "body_timeout_s": 1.5,
           "max_connections": 6, "max_header_bytes": 4096}
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -37,22 +28,8 @@ def server_url(fake_settings, shared_retriever, tmp_path_factory):
     web = WebSettings(**LIMITS)
     settings = fake_settings.model_copy(update={"web": web})
     feedback = FeedbackStore(tmp_path_factory.mktemp("fb") / "feedback.jsonl")
-    port = free_port()
-    config = uvicorn.Config(app.build_server(bot, settings, feedback=feedback), host=HOST,
-                            port=port, log_level="warning", **uvicorn_options(web))
-    config.timeout_graceful_shutdown = 1
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-hardening", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://{HOST}:{port}", port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with serve(app.build_server(bot, settings, feedback=feedback), web) as served:
+        yield served
 
 
 def connect(port: int) -> socket.socket:

@@ -43,7 +43,9 @@ class HistoryTurn(BaseModel):
 class AskRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"question": "Why do my calves cramp at night?"}]},
+        json_schema_extra={"examples": [{"question": "Why do my calves cramp at night?"}],
+                           # one kind of memory: the schema says so, not only the validator
+                           "not": {"required": ["conversation_id", "history"]}},
     )
 
     question: str = Field(description="The visitor's question, as typed.")
@@ -58,7 +60,7 @@ class AskRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind_of_memory(self) -> "AskRequest":
-        if self.conversation_id is not None and self.history is not None:
+        if {"conversation_id", "history"} <= self.model_fields_set:
             raise ValueError(texts.HISTORY_AND_CONVERSATION)
         return self
 
@@ -115,8 +117,10 @@ class Problem(BaseModel):
 
 
 _ASK_ERRORS = {
+    400: {"model": Problem, "description": "The body is not JSON (or not UTF-8)."},
     403: {"model": Problem, "description": "Sent by a browser from a site that is not allowed."},
     404: {"model": Problem, "description": "Unknown or expired conversation_id."},
+    408: {"model": Problem, "description": "The body did not arrive in time."},
     413: {"model": Problem, "description": "Request body over the size limit."},
     429: {"model": Problem, "description": "Too many questions; see the Retry-After header."},
 }
@@ -148,6 +152,7 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: RateLimiter,
 
     @router.post("/feedback", response_model=FeedbackResponse,
                  responses={
+                     400: _ASK_ERRORS[400],
                      403: _ASK_ERRORS[403],
                      404: {"model": Problem, "description": "Unknown or expired answer_id."},
                      413: {"model": Problem, "description": "Request body too large."},
