@@ -217,3 +217,34 @@ def record_outside_requests(context, allowed_host: str = HOST) -> list[str]:
 
     context.route("**/*", route)
     return outside
+
+
+# WCAG 2.0-2.2 A and AA, and axe's best practices (page-has-heading-one is one of them).
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+
+
+def axe_script() -> str:
+    """axe-core's browser script, from the axe-playwright-python package (a test requirement,
+    which ships it): read from disk, never fetched. Skips the test when it is not installed."""
+    import importlib.util
+
+    import pytest
+
+    spec = importlib.util.find_spec("axe_playwright_python")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("axe-core is not installed (pip install axe-playwright-python)")
+    return (Path(spec.submodule_search_locations[0]) / "axe.min.js").read_text(encoding="utf-8")
+
+
+def axe_violations(frame, include: str | None = None) -> list[dict]:
+    """axe-core's violations in one frame's document (or in the element `include` names, its
+    shadow tree included), each with its id, impact, help and the offending nodes."""
+    if not frame.evaluate("typeof window.axe !== 'undefined'"):
+        frame.evaluate(axe_script())  # evaluated like a devtools snippet: no CSP applies
+    return frame.evaluate("""async ([include, tags]) => {
+      const result = await axe.run(include ? {include: [include]} : document,
+                                   {runOnly: {type: 'tag', values: tags},
+                                    resultTypes: ['violations'], iframes: false});
+      return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.slice(0, 5).map(n => ({target: n.target, summary: n.failureSummary}))}));
+    }""", [include, AXE_TAGS])

@@ -7,10 +7,13 @@ which the plain answers would have to be parsed back out.
 """
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gradio as gr
 
@@ -18,8 +21,12 @@ from bot import render, texts
 from bot.answer import Answer
 from bot.events import Delta, Done, Retrieved, Status
 from bot.pipeline import CrampBot
+from bot.settings import WebSettings
+from web import labels
+from web.conversations import ExpiringStore
 from web.feedback import FeedbackStore, Surface, rating_from_vote
 from web.security import RateLimiter, client_key
+from web.theme import clinic_css
 
 log = logging.getLogger("crampbot.chat")
 
@@ -30,7 +37,7 @@ EXAMPLE_QUESTIONS = [
     "What should I do when my calf cramps right now?",
     "Can pregnancy cause leg cramps?",
 ]
-_PLACEHOLDER = "Ask about leg or calf cramps..."
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 # One answer at a time: generation uses every CPU core, so a second concurrent answer would
 # only halve both speeds; waiting users see their place in Gradio's queue instead.
 CONCURRENCY_LIMIT = 1
@@ -115,6 +122,17 @@ def voted_turn(turns: list[Turn], message_index: int | Sequence[int]) -> Turn | 
     return turns[number] if is_answer and number < len(turns) else None
 
 
+# A reload keeps the conversation: the browser tab holds only an unguessable id, in
+# sessionStorage (so another tab, or the browser closed and opened again, starts afresh; the
+# widget's frame keeps its own, per clinic site), and the turns stay here, in memory that
+# forgets them after settings.web.conversation_ttl_minutes unused, like the API's.
+_STORAGE_KEY = "'crampbot-conversation:' + location.pathname"
+_READ_ID = ("() => { try { return sessionStorage.getItem(" + _STORAGE_KEY + ") || ''; }"
+            " catch (blocked) { return ''; } }")
+_SAVE_ID = ("(id) => { try { sessionStorage.setItem(" + _STORAGE_KEY + ", id); }"
+            " catch (blocked) {} }")
+
+
 @dataclass
 class ChatView:
     """The components of one chat, for pages that embed it (the full page, a widget)."""
@@ -122,30 +140,63 @@ class ChatView:
     chatbot: gr.Chatbot
     textbox: gr.Textbox
     turns: gr.State
+    new_conversation: gr.Button
+
+
+def greeting_html(web: WebSettings) -> str:
+    """Shown in the empty chat: the clinic's greeting and the disclaimer, escaped."""
+    return (
+        f'<div class="cb-greeting"><p>{render.escape_text(web.greeting)}</p>'
+        f'<p class="cb-greeting-note">{render.escape_text(texts.DISCLAIMER)}</p></div>'
+    )
+
+
+def chat_head(web: WebSettings) -> str:
+    """The chat's own styles and script (web/static/chat.css, chat.js) and the clinic's colours,
+    for the page's <head>: the full page gets them from the chat itself, since its theme and
+    CSS are set where app.py mounts it."""
+    names = json.dumps({"examples": labels.EXAMPLES}).replace("<", "\\u003c")
+    script = (STATIC_DIR / "chat.js").read_text(encoding="utf-8").replace(
+        "/*@labels*/{}", names, 1)
+    style = (STATIC_DIR / "chat.css").read_text(encoding="utf-8") + clinic_css(web)
+    return f"<style>{style}</style><script>{script}</script>"
 
 
 def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
                feedback: FeedbackStore | None = None, surface: Surface = "chat",
                height: int | str = "70vh", examples: Sequence[str] = EXAMPLE_QUESTIONS,
-               greeting_html: str | None = None) -> ChatView:
+               greeting_html: str | None = None, web: WebSettings | None = None) -> ChatView:
     """Render the chat into the current Blocks and wire its events.
 
     The conversation lives in a per-session gr.State of `Turn`s; the Chatbot is only a view of
     it, rebuilt on every update. So the history sent back to the model is the plain answer
     text by construction, whatever HTML the page shows. With a `limiter`, a client over its
     rate gets a polite chat reply instead of an answer; with `feedback`, each answer has
-    thumbs up/down that are appended to that store.
+    thumbs up/down that are appended to that store. The turns are also kept by conversation
+    id for a while, so that a reload of the browser tab shows them again.
     """
+    if web is None:  # the clinic's name, colours and greeting, from the bot's settings
+        settings = getattr(bot, "settings", None)
+        web = settings.web if settings is not None else WebSettings()
+    greeting = greeting_html if greeting_html is not None else _greeting(web)
+    saved: ExpiringStore[list[Turn]] = ExpiringStore(
+        web.max_conversations, web.conversation_ttl_minutes * 60)
+    gr.HTML("", head=chat_head(web), js_on_load=None, elem_id="crampbot-assets")
     turns = gr.State([])
     pending = gr.State("")
+    conversation = gr.Textbox(visible=False)  # the browser tab's conversation id
+    new_conversation = gr.Button(labels.NEW_CONVERSATION, size="sm", variant="secondary",
+                                 elem_id="crampbot-new-conversation", scale=0)
     chatbot = gr.Chatbot(
-        show_label=False, scale=1, height=height, autoscroll=True, layout="bubble",
+        label=labels.CHAT_LOG, show_label=False, scale=1, height=height, autoscroll=False,
+        layout="bubble",
         examples=[{"text": question} for question in examples] or None,
-        placeholder=greeting_html, sanitize_html=True, allow_tags=False, latex_delimiters=[],
+        placeholder=greeting, sanitize_html=True, allow_tags=False, latex_delimiters=[],
         buttons=[], elem_id="crampbot-chat",
     )
-    textbox = gr.Textbox(placeholder=_PLACEHOLDER, show_label=False, submit_btn=True,
-                         autofocus=True, elem_id="crampbot-message")
+    textbox = gr.Textbox(label=labels.MESSAGE_BOX, placeholder=labels.MESSAGE_PLACEHOLDER,
+                         show_label=False, submit_btn=labels.SEND, autofocus=True,
+                         elem_id="crampbot-message")
 
     def ask(message: str, history: list[Turn]):
         view = conversation_view(history, message, render.render_status(render.SEARCHING))
@@ -154,7 +205,7 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
     def ask_example(selected: gr.SelectData, history: list[Turn]):
         return ask(selected.value["text"], history)
 
-    def respond(message: str, history: list[Turn], request: gr.Request):
+    def respond(message: str, history: list[Turn], conversation_id: str, request: gr.Request):
         wait = limiter.retry_after(client_key(request)) if limiter is not None else None
         replies = (reply_stream(bot, message, history) if wait is None
                    else iter([polite_refusal(message, texts.RATE_LIMITED)]))
@@ -163,7 +214,18 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
                 yield conversation_view(history, message, reply_html), history
             else:
                 done = [*history, Turn(message, answer, reply_html)]
+                if conversation_id:
+                    saved.put(conversation_id, done)
                 yield conversation_view(done), done
+
+    def restore(conversation_id: str):
+        kept = saved.get(conversation_id) if conversation_id else None
+        if kept is None:
+            return _new_conversation_id(), [], []
+        return conversation_id, conversation_view(kept), kept
+
+    def start_over():
+        return _new_conversation_id(), [], [], gr.update(value="", interactive=True)
 
     def record_vote(vote: gr.LikeData, history: list[Turn]) -> None:
         turn = voted_turn(history, vote.index)
@@ -178,10 +240,23 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
     ]
     for event in asked:
         event.then(
-            respond, [pending, turns], [chatbot, turns],
+            respond, [pending, turns, conversation], [chatbot, turns],
             concurrency_limit=CONCURRENCY_LIMIT, show_progress="minimal", **hidden,
         ).then(lambda: gr.update(interactive=True), None, textbox, queue=False, **hidden)
-    chatbot.clear(lambda: [], None, turns, queue=False, **hidden)
+    page = gr.context.Context.root_block
+    page.load(restore, [conversation], [conversation, chatbot, turns], js=_READ_ID,
+              queue=False, **hidden).then(None, [conversation], None, js=_SAVE_ID, **hidden)
+    for cleared in (new_conversation.click, chatbot.clear):
+        cleared(start_over, None, [conversation, chatbot, turns, textbox], queue=False,
+                **hidden).then(None, [conversation], None, js=_SAVE_ID, **hidden)
     if feedback is not None:
         chatbot.like(record_vote, [turns], None, queue=False, **hidden)
-    return ChatView(chatbot=chatbot, textbox=textbox, turns=turns)
+    return ChatView(chatbot=chatbot, textbox=textbox, turns=turns,
+                    new_conversation=new_conversation)
+
+
+_greeting = greeting_html  # build_chat's parameter of the same name hides the function
+
+
+def _new_conversation_id() -> str:
+    return secrets.token_urlsafe(16)

@@ -10,6 +10,11 @@
  * loads only when the button is first pressed, so the clinic's page stays as fast as before.
  * The button lives in a shadow root, so the page's CSS and ours cannot affect each other.
  * window.CrampbotWidget.open() / .close() / .toggle() let the page drive it.
+ *
+ * The open panel is a dialog: the keyboard moves between the frame and the close button only,
+ * Escape closes it and puts the focus back on the button. A frame that never says "ready" (the
+ * browser refused to show it: this site is not in the clinic's allowed origins) is replaced by
+ * a sentence saying so, instead of the browser's broken-page icon.
  */
 (function () {
   "use strict";
@@ -26,6 +31,11 @@
   var title = data.title || defaults.title || "Chat";
   var side = data.position === "left" ? "left" : "right";
   var widgetUrl = new URL(defaults.path || "widget/", script.src).href;
+  var widgetOrigin = new URL(widgetUrl).origin;
+  var notEnabled = defaults.notEnabled || "This assistant is not enabled for this website.";
+  var closeWord = defaults.close || "Close";
+  var READY_AFTER_LOAD_MS = 1500;  // "ready" is sent while the frame's page is parsed
+  var READY_AT_ALL_MS = 20000;     // a frame that does not even load
 
   var CHAT_ICON = '<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">' +
     '<path fill="currentColor" d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1' +
@@ -52,9 +62,16 @@
     "  display: none; }",
     ".panel.open { display: block; }",
     ".panel iframe { width: 100%; height: 100%; border: 0; display: block; }",
+    ".panel.refused iframe { display: none; }",
+    ".notice { display: none; box-sizing: border-box; height: 100%; padding: 32px 24px;",
+    "  align-items: center; justify-content: center; text-align: center; color: #1f2937;",
+    "  font: 400 16px/1.5 system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; }",
+    ".panel.refused .notice { display: flex; }",
     "@media (max-width: 480px) {",
-    "  .panel { top: 0; left: 0; right: 0; bottom: 76px; width: auto; height: auto;",
-    "    border-radius: 0; }",
+    /* The whole screen, the launcher (now the close button) on a white strip below the frame:
+       no slice of the page shows around it. */
+    "  .panel { top: 0; left: 0; right: 0; bottom: 0; width: auto; height: auto;",
+    "    padding-bottom: 76px; border-radius: 0; }",
     "  .launcher { bottom: 12px; SIDE: 12px; }",
     "}"
   ].join("\n").replace(/SIDE/g, side).replace(/COLOUR/g, colour).replace(/TEXT/g, textColour);
@@ -80,24 +97,49 @@
   panel.setAttribute("role", "dialog");
   panel.setAttribute("aria-label", title);
 
+  panel.setAttribute("aria-modal", "true");
+  var notice = document.createElement("p");
+  notice.className = "notice";
+  notice.setAttribute("role", "alert");
+  notice.textContent = notEnabled;
+  var frame = null;
+  var ready = false;
+
   function showIcon(open) {
     launcher.innerHTML = open ? CLOSE_ICON : CHAT_ICON;  // fixed markup from this file only
     launcher.appendChild(text);
-    launcher.setAttribute("aria-label", open ? "Close " + title : label);
+    launcher.setAttribute("aria-label", open ? closeWord + " " + title : label);
+  }
+
+  function refuseUnlessReady() {
+    if (!ready) panel.classList.add("refused");
+  }
+
+  function tellFrame(word) {
+    if (frame && ready) {
+      frame.focus();
+      frame.contentWindow.postMessage({ crampbot: word }, widgetOrigin);
+    }
   }
 
   function open() {
-    if (!panel.firstChild) {
-      var frame = document.createElement("iframe");
+    if (!frame) {
+      frame = document.createElement("iframe");
       frame.src = widgetUrl;
       frame.title = title;
       frame.setAttribute("referrerpolicy", "strict-origin");
+      frame.addEventListener("load", function () {
+        setTimeout(refuseUnlessReady, READY_AFTER_LOAD_MS);
+      });
+      setTimeout(refuseUnlessReady, READY_AT_ALL_MS);
       panel.appendChild(frame);
+      panel.appendChild(notice);
     }
     panel.classList.add("open");
     launcher.classList.add("open");
     launcher.setAttribute("aria-expanded", "true");
     showIcon(true);
+    tellFrame("focus-box");
   }
 
   function close() {
@@ -107,21 +149,41 @@
     showIcon(false);
   }
 
+  function isOpen() {
+    return panel.classList.contains("open");
+  }
+
   function toggle() {
-    if (panel.classList.contains("open")) close(); else open();
+    if (isOpen()) close(); else open();
   }
 
   launcher.addEventListener("click", toggle);
-  document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape" && panel.classList.contains("open")) close();
+  // The launcher is the dialog's last control: Tab from it goes back into the frame.
+  launcher.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab" || !isOpen() || !ready || panel.classList.contains("refused")) return;
+    event.preventDefault();
+    tellFrame(event.shiftKey ? "focus-last" : "focus-first");
   });
-  // Escape pressed inside the widget: the frame asks us to close (see web/widget.py).
-  window.addEventListener("message", function (event) {
-    var frame = panel.firstChild;
-    if (!frame || event.source !== frame.contentWindow) return;
-    if (event.origin !== new URL(widgetUrl).origin) return;
-    if (event.data && event.data.crampbot === "close") {
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && isOpen()) {
       close();
+      launcher.focus();
+    }
+  });
+  // The frame's words (web/widget.py, WIDGET_HEAD): ready, close (Escape inside the widget),
+  // focus-launcher (Shift+Tab on its first control).
+  window.addEventListener("message", function (event) {
+    if (!frame || event.source !== frame.contentWindow) return;
+    if (event.origin !== widgetOrigin) return;
+    var word = event.data && event.data.crampbot;
+    if (word === "ready") {
+      ready = true;
+      panel.classList.remove("refused");
+      if (isOpen()) tellFrame("focus-box");
+    } else if (word === "close") {
+      close();
+      launcher.focus();
+    } else if (word === "focus-launcher") {
       launcher.focus();
     }
   });

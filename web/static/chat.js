@@ -1,0 +1,124 @@
+/*
+ * crampbot chat page behaviour, for the full page and the widget alike (web/chat.py puts this
+ * script into the page's <head> through a gr.HTML component). It only reads and moves what
+ * Gradio rendered: where the reader looks, where the keyboard goes, and names for screen
+ * readers. The conversation itself stays in Gradio's events (web/chat.py).
+ *
+ *   - When an answer finishes, its first line is scrolled into view (the chat would otherwise
+ *     sit at its bottom: the last source card and the disclaimer). While a draft streams, the
+ *     chat follows it only if the reader is at the bottom already.
+ *   - When the message box comes back after an answer, the keyboard focus goes back into it.
+ *   - The example questions are a labelled group of buttons, not a list without items.
+ */
+(function () {
+  "use strict";
+  if (window.__crampbotChat) return;
+  window.__crampbotChat = true;
+
+  var labels = /*@labels*/{};
+  var CHAT = "#crampbot-chat";
+  var BOX = "#crampbot-message textarea";
+  var FINISHED = ".cb-answer:not(.cb-draft)";
+  var NEAR_BOTTOM_PX = 48;
+  var following = true;  // the reader is at the bottom of the chat
+  var shownAnswers = 0;  // answers whose start was already brought into view
+  var userMessages = 0;
+  var boxWasDisabled = false;
+
+  function scroller(element) {
+    for (var node = element; node && node !== document.body; node = node.parentElement) {
+      var overflow = getComputedStyle(node).overflowY;
+      if ((overflow === "auto" || overflow === "scroll") && node.scrollHeight > node.clientHeight)
+        return node;
+    }
+    return null;
+  }
+
+  function atBottom(node) {
+    return node.scrollHeight - node.scrollTop - node.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  function showStart(message) {
+    var box = scroller(message);
+    if (box) {
+      var offset = message.getBoundingClientRect().top - box.getBoundingClientRect().top;
+      box.scrollTop += offset - 8;
+    }
+    // On a phone the page itself may scroll too: keep the answer's top on the screen.
+    var top = message.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight - 48) window.scrollBy(0, top - 8);
+    following = box ? atBottom(box) : true;
+  }
+
+  function followDraft(message) {
+    var box = scroller(message);
+    if (box && following) box.scrollTop = box.scrollHeight;
+  }
+
+  function onChatChanged() {
+    var chat = document.querySelector(CHAT);
+    if (!chat) return;
+    nameExamples(chat);
+    var users = chat.querySelectorAll("[data-testid=user]");
+    if (users.length > userMessages) following = true;  // the reader just asked: show it
+    userMessages = users.length;
+    var replies = chat.querySelectorAll("[data-testid=bot]");
+    if (replies.length < shownAnswers) shownAnswers = 0;  // a new conversation
+    var last = replies[replies.length - 1];
+    if (!last) return;
+    var finished = last.querySelector(FINISHED) !== null;
+    if (finished && replies.length > shownAnswers) {
+      shownAnswers = replies.length;
+      showStart(last);
+    } else if (!finished) {
+      followDraft(last);
+    }
+  }
+
+  function nameExamples(chat) {
+    chat.querySelectorAll("[role=list]").forEach(function (list) {
+      if (list.querySelector("[role=listitem], li")) return;
+      list.setAttribute("role", "group");
+      if (labels.examples) list.setAttribute("aria-label", labels.examples);
+    });
+  }
+
+  function onBoxChanged() {
+    var box = document.querySelector(BOX);
+    if (!box) return;
+    if (box.disabled) {
+      boxWasDisabled = true;
+      return;
+    }
+    if (!boxWasDisabled) return;
+    boxWasDisabled = false;
+    // Focus fell to the page when the box was disabled (or stayed on a button the reader
+    // pressed inside the chat); give it back. A reader who moved elsewhere keeps their place.
+    var active = document.activeElement;
+    var chat = document.querySelector(CHAT);
+    if (!active || active === document.body || active === box || (chat && chat.contains(active)))
+      box.focus({ preventScroll: true });
+  }
+
+  function watch() {
+    var pending = false;
+    new MutationObserver(function () {
+      onBoxChanged();
+      if (pending) return;
+      pending = true;
+      // After Gradio's own update of this frame, so the sizes measured are the new ones.
+      requestAnimationFrame(function () { pending = false; onChatChanged(); });
+    }).observe(document.body, {
+      childList: true, subtree: true, characterData: true, attributes: true,
+      attributeFilter: ["disabled"]
+    });
+    document.addEventListener("scroll", function (event) {
+      var chat = document.querySelector(CHAT);
+      var target = event.target;
+      if (chat && target.nodeType === 1 && chat.contains(target)) following = atBottom(target);
+    }, true);
+    onChatChanged();
+  }
+
+  if (document.body) watch(); else document.addEventListener("DOMContentLoaded", watch);
+})();
