@@ -342,3 +342,32 @@ def test_a_site_that_is_not_allowed_is_told_instead_of_a_broken_frame(sites, new
     widget_frame(allowed)
     time.sleep(2)  # longer than embed.js waits for the frame's "ready" after it loads
     assert allowed.locator("#crampbot-widget .notice").is_hidden()
+
+
+class SlowGenerator(FakeGenerator):
+    """The scripted model at a readable pace, so the draft stays on screen for a while."""
+
+    def stream(self, messages, max_new_tokens):
+        for word in super().stream(messages, max_new_tokens):
+            time.sleep(0.4)
+            yield word
+
+
+def test_thumbs_only_under_finished_answers(fake_settings, shared_retriever, tmp_path,
+                                            new_context):
+    bot = CrampBot(fake_settings, generator=SlowGenerator())
+    bot.retriever = shared_retriever
+    server = app.build_server(bot, fake_settings, feedback=FeedbackStore(tmp_path / "fb.jsonl"))
+    with serve_asgi_in_thread(server, timeout_s=300) as app_url:
+        page = new_context(PANEL).new_page()
+        page.goto(app_url + "/widget/")
+        ask_in(page.main_frame, NIGHT)
+        page.locator("[data-testid=bot] .cb-draft").wait_for(timeout=FAST_MS)
+        like = page.get_by_role("button", name="Like", exact=True)
+        assert like.count() == 0 or not like.first.is_visible()
+        screenshot(page, "draft-without-thumbs")
+        final_reply(page, 0)
+        settled(page)
+        playwright_api.expect(like).to_be_visible()
+        size = like.bounding_box()
+        assert size["width"] >= 24 and size["height"] >= 24  # WCAG 2.2 target size

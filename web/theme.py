@@ -53,6 +53,42 @@ def clinic_css(web: WebSettings) -> str:
                       block(":root .dark, .dark .gradio-container", dark)])
 
 
+# The greys of Gradio's default theme that text of ours sits on (light mode): the page and the
+# bot's bubbles and source cards.
+_WHITE, _CARD = "#ffffff", "#fafafa"
+AA_TEXT = 4.5  # WCAG 2.x 1.4.3, normal-size text
+_SUBTITLE_OPACITY = 0.88  # the widget header's subtitle (web/widget.py WIDGET_CSS)
+
+
+def contrast_ratio(foreground: str, background: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours, from 1 to 21."""
+    lighter, darker = sorted((_luminance(foreground), _luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def colour_problems(web: WebSettings) -> list[str]:
+    """Each place where the clinic's colours would make text fall below 4.5:1, as a sentence;
+    empty when all of it is readable."""
+    primary, on_primary = web.primary_color, web.on_primary_color
+    pairs = [
+        ("on_primary_color on primary_color (header, send button, launcher)", on_primary, primary),
+        ("the header's subtitle", _mix(on_primary, _SUBTITLE_OPACITY, primary), primary),
+        ("primary_color on white (citation numbers, links)", primary, _WHITE),
+        ("primary_color on the answer's grey", primary, _CARD),
+    ]
+    return [f"{where}: {contrast_ratio(fg, bg):.2f}:1, needs {AA_TEXT}:1"
+            for where, fg, bg in pairs if contrast_ratio(fg, bg) < AA_TEXT]
+
+
+def _luminance(colour: str) -> float:
+    def linear(channel: int) -> float:
+        value = channel / 255
+        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = (linear(int(colour[i:i + 2], 16)) for i in (1, 3, 5))
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
 def _mix(colour: str, share: float, other: str = "#ffffff") -> str:
     """`share` of `colour` blended into `other` (both #rrggbb, validated by the settings)."""
     channels = [

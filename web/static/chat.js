@@ -8,7 +8,8 @@
  *     sit at its bottom: the last source card and the disclaimer). While a draft streams, the
  *     chat follows it only if the reader is at the bottom already.
  *   - When the message box comes back after an answer, the keyboard focus goes back into it.
- *   - The example questions are a labelled group of buttons, not a list without items.
+ *   - The example questions are a labelled group of buttons, not a list without items, and
+ *     messages are read as their text, not as the HTML source Gradio puts in their names.
  */
 (function () {
   "use strict";
@@ -59,6 +60,7 @@
     var chat = document.querySelector(CHAT);
     if (!chat) return;
     nameExamples(chat);
+    unnameMessages(chat);
     var users = chat.querySelectorAll("[data-testid=user]");
     if (users.length > userMessages) following = true;  // the reader just asked: show it
     userMessages = users.length;
@@ -73,6 +75,16 @@
     } else if (!finished) {
       followDraft(last);
     }
+  }
+
+  // Gradio names each message "bot's message: " + its HTML source; a screen reader would read
+  // out the tags. Without the name the message's own text is read.
+  function unnameMessages(chat) {
+    chat.querySelectorAll("[data-testid=bot][aria-label], [data-testid=user][aria-label]")
+      .forEach(function (message) {
+        if (message.getAttribute("aria-label").indexOf("<") >= 0)
+          message.removeAttribute("aria-label");
+      });
   }
 
   function nameExamples(chat) {
@@ -110,7 +122,7 @@
       requestAnimationFrame(function () { pending = false; onChatChanged(); });
     }).observe(document.body, {
       childList: true, subtree: true, characterData: true, attributes: true,
-      attributeFilter: ["disabled"]
+      attributeFilter: ["disabled", "aria-label"]
     });
     document.addEventListener("scroll", function (event) {
       var chat = document.querySelector(CHAT);
