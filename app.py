@@ -49,6 +49,7 @@ from web.limits import BoundedBot, validation_problem  # noqa: E402
 from web.metrics import MeteredBot, Metrics, RequestMetrics  # noqa: E402
 from web.security import RateLimiter, protect  # noqa: E402
 from web.server import install_log_flood_guard, uvicorn_options  # noqa: E402
+from web.state import make_state, shared_state_unavailable  # noqa: E402
 from web.widget import (  # noqa: E402
     WIDGET_CSS, WIDGET_HEAD, WIDGET_PATH, build_widget, embed_script, widget_theme,
 )
@@ -101,7 +102,8 @@ def build_server(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | No
     the feedback store and the metrics are shared by the API, the widget and the chat page,
     which all ask one bot bounded by web/limits.py (history size) and counted by web/metrics.py."""
     web = settings.web
-    limiter = limiter or RateLimiter(web.rate_limit_per_minute)
+    state = make_state(web)
+    limiter = limiter or state.ask_limiter
     feedback = feedback or FeedbackStore(feedback_path(settings), max_bytes=web.feedback_max_bytes,
                                          backups=web.feedback_backups)
     metrics = metrics or Metrics()
@@ -114,7 +116,11 @@ def build_server(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | No
     )
     # FastAPI's own 422 echoes the input back (30 KB for a 1,000-turn history).
     server.add_exception_handler(RequestValidationError, validation_problem)
-    server.include_router(api_router(bot, web, limiter=limiter, feedback=feedback))
+    if web.state == "redis":
+        import redis
+
+        server.add_exception_handler(redis.RedisError, shared_state_unavailable)
+    server.include_router(api_router(bot, web, limiter=limiter, feedback=feedback, state=state))
     if web.metrics:
         @server.get("/metrics", include_in_schema=False)
         def prometheus_metrics() -> Response:

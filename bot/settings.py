@@ -294,6 +294,17 @@ class WebSettings(BaseModel):
         16_384, ge=1024, description="Request line and headers larger than this get 400."
     )
     metrics: bool = Field(True, description="Serve Prometheus metrics at GET /metrics.")
+    state: Literal["memory", "redis"] = Field(
+        "memory",
+        description="Where rate limits, API conversations and recent answers are kept: in this "
+        "process, or in Redis (redis_url) so that several replicas share them (web/state.py).",
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="The Redis server when state = 'redis'."
+    )
+    redis_prefix: str = Field(
+        "crampbot:", max_length=64, description="Prefix of every Redis key this server writes."
+    )
     log_questions: bool = Field(
         False, description="Write visitors' questions into the server log (off: never)."
     )

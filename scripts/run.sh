@@ -40,14 +40,18 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "$digest" > "$stamp"
 fi
 
-if [ "$mode" = test ] && [ ! -x /usr/bin/chromium ]; then
-  # Browser tests use Debian's Chromium; Playwright's own browser download does not work offline.
+# Debian packages the tests use: Chromium for the browser tests (Playwright's own browser
+# download does not work offline), redis-server for the shared-state tests (web.state = "redis").
+missing=()
+[ "$mode" = test ] && [ ! -x /usr/bin/chromium ] && missing+=(chromium)
+[ "$mode" = test ] && [ ! -x /usr/bin/redis-server ] && missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null
   elif command -v sudo >/dev/null 2>&1; then
-    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null
   else
-    echo "note: /usr/bin/chromium missing and no root: browser tests will be skipped" >&2
+    echo "note: ${missing[*]} missing and no root: browser and Redis tests will be skipped" >&2
   fi
 fi
 

@@ -18,13 +18,13 @@ from bot.answer import Answer
 from bot.pipeline import CrampBot
 from bot.settings import WebSettings
 from web import messages
-from web.conversations import MAX_TURNS_KEPT, ConversationStore, ExpiringStore
-from web.feedback import FeedbackStore
+from web.conversations import MAX_TURNS_KEPT
+from web.feedback import FeedbackStore, answer_subject
 from web.limits import compact
-from web.security import RateLimiter, client_key, retry_after_header
+from web.security import client_key, retry_after_header
+from web.state import Conversations, Limiter, ServerState, make_state
 
 PREFIX = "/api/v1"
-_RECENT_ANSWERS = 5000  # answers that can still receive feedback (per process)
 # Ids are the server's own secrets.token_urlsafe values: anything else is refused with 422.
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
 # Refused with 422 beyond these; what reaches the model is cut further (settings.web.history_*).
@@ -123,17 +123,19 @@ _ASK_ERRORS = {
     408: {"model": Problem, "description": "The body did not arrive in time."},
     413: {"model": Problem, "description": "Request body over the size limit."},
     429: {"model": Problem, "description": "Too many questions; see the Retry-After header."},
+    503: {"model": Problem, "description": "Shared state (Redis) unavailable; try again."},
 }
 
 
-def api_router(bot: CrampBot, web: WebSettings, *, limiter: RateLimiter,
-               feedback: FeedbackStore, feedback_limiter: RateLimiter | None = None
-               ) -> APIRouter:
-    """The /api/v1 routes, answering with `bot` under the given controls."""
-    feedback_limiter = feedback_limiter or RateLimiter(web.feedback_per_minute)
+def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = None,
+               feedback: FeedbackStore, state: ServerState | None = None) -> APIRouter:
+    """The /api/v1 routes, answering with `bot` under the given controls; `state` holds the
+    limits, conversations and recent answers (web/state.py), `limiter` overrides its ask limit."""
+    state = state or make_state(web)
+    limiter = limiter or state.ask_limiter
+    feedback_limiter, conversations, answers = (state.vote_limiter, state.conversations,
+                                                state.answers)
     router = APIRouter(prefix=PREFIX, tags=["assistant"])
-    conversations = ConversationStore(web.max_conversations, web.conversation_ttl_minutes * 60)
-    answers: ExpiringStore[Answer] = ExpiringStore(_RECENT_ANSWERS, web.conversation_ttl_minutes * 60)
 
     # Plain `def`: FastAPI runs it in its thread pool, so a long answer blocks no other request.
     @router.post("/ask", response_model=AskResponse, responses=_ASK_ERRORS,
@@ -147,7 +149,7 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: RateLimiter,
         if conversation_id is not None and not answer.error:
             conversations.add_turn(conversation_id, body.question, answer.text)
         answer_id = secrets.token_urlsafe(12)
-        answers.put(answer_id, compact(answer))
+        answers.put(answer_id, answer_subject(compact(answer)))
         return _response(answer, answer_id, conversation_id)
 
     @router.post("/feedback", response_model=FeedbackResponse,
@@ -183,7 +185,7 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: RateLimiter,
     return router
 
 
-def _conversation(conversations: ConversationStore, body: AskRequest
+def _conversation(conversations: Conversations, body: AskRequest
                   ) -> tuple[str | None, list[tuple[str, str]]]:
     """(conversation id or None, earlier turns) for a request."""
     if body.history is not None:

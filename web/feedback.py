@@ -48,15 +48,9 @@ def rating_from_vote(liked: bool | str | None) -> Rating:
     return "none"
 
 
-def feedback_record(answer: Answer, rating: Rating, surface: Surface, answer_id: str,
-                    now: datetime | None = None) -> dict:
-    """The line stored for one vote."""
-    when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+def answer_subject(answer: Answer) -> dict:
+    """What a vote stores about the answer it is on (JSON-ready, so a shared store can keep it)."""
     return {
-        "time": when.isoformat(timespec="seconds"),
-        "answer_id": answer_id,
-        "rating": rating,
-        "surface": surface,
         "question": answer.question[:_STORED_QUESTION_CHARS],
         "answer": answer.text[:_STORED_ANSWER_CHARS],
         "citations": [
@@ -70,6 +64,15 @@ def feedback_record(answer: Answer, rating: Rating, surface: Surface, answer_id:
         "extractive": answer.extractive,
         "verified_fraction": answer.verified_fraction,
     }
+
+
+def feedback_record(answer: Answer | dict, rating: Rating, surface: Surface, answer_id: str,
+                    now: datetime | None = None) -> dict:
+    """The line stored for the first vote on an answer (an Answer, or its answer_subject)."""
+    when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    subject = answer if isinstance(answer, dict) else answer_subject(answer)
+    return {"time": when.isoformat(timespec="seconds"), "answer_id": answer_id,
+            "rating": rating, "surface": surface, **subject}
 
 
 def vote_change(rating: Rating, surface: Surface, answer_id: str,
@@ -95,7 +98,7 @@ class FeedbackStore:
         self._votes: OrderedDict[str, tuple[Rating, int]] = OrderedDict()  # id -> (rating, changes)
         self._votes_lock = threading.Lock()
 
-    def record(self, answer: Answer, rating: Rating, surface: Surface, answer_id: str
+    def record(self, answer: Answer | dict, rating: Rating, surface: Surface, answer_id: str
                ) -> dict | None:
         """Store a vote; None when it changes nothing (the same rating again, or an answer
         whose vote changed too often already)."""

@@ -1,0 +1,100 @@
+"""Two app replicas (app.py processes) with web.state = "redis" share one rate limit, one set
+of conversations and the recent answers, through a real redis-server that this module starts
+on 127.0.0.1 (Debian's package; scripts/run.sh installs it for the tests). Both stop at the
+end of the module."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+
+import httpx
+import pytest
+import redis
+
+from bench.app_process import AppProcess, free_port
+
+REDIS_SERVER = shutil.which("redis-server")
+pytestmark = pytest.mark.skipif(REDIS_SERVER is None,
+                                reason="redis-server missing (apt-get install redis-server)")
+NIGHT = "Why do my calves cramp at night?"
+PER_MINUTE = 3
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    port = free_port()
+    process = subprocess.Popen(
+        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--daemonize", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline and process.poll() is None, "redis did not start"
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def replicas(redis_url):
+    config = {"generation": {"backend": "fake"},
+              "web": {"state": "redis", "redis_url": redis_url,
+                      "rate_limit_per_minute": PER_MINUTE, "feedback_per_minute": 100}}
+    first, second = AppProcess("default", config), AppProcess("default", config)
+    try:
+        for replica in (first, second):  # one after the other: a fresh clone builds the index once
+            replica.start()
+            replica.wait_until(model_ready=False, timeout_s=300)
+        yield first.base_url, second.base_url
+    finally:
+        first.stop()
+        second.stop()
+
+
+def visitor(address: str) -> httpx.Client:
+    """A client sending from its own loopback address, so each test is its own visitor."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=60,
+                        trust_env=False)
+
+
+def test_two_replicas_enforce_one_rate_limit(replicas):
+    first, second = replicas
+    with visitor("127.0.0.3") as client:
+        statuses = [client.post(f"{url}/api/v1/ask", json={"question": NIGHT}).status_code
+                    for url in (first, second, first, second, first)]
+    assert statuses == [200] * PER_MINUTE + [429, 429]
+
+
+def test_a_conversation_started_on_one_replica_continues_on_the_other(replicas, redis_url):
+    first, second = replicas
+    with visitor("127.0.0.4") as client:
+        started = client.post(f"{first}/api/v1/ask", json={"question": NIGHT}).json()
+        follow_up = client.post(f"{second}/api/v1/ask", json={
+            "question": "And how do I prevent them?",
+            "conversation_id": started["conversation_id"]})
+    assert follow_up.status_code == 200, follow_up.text
+    assert follow_up.json()["conversation_id"] == started["conversation_id"]
+    stored = redis.Redis.from_url(redis_url)
+    key = f"crampbot:conversation:{started['conversation_id']}"
+    assert len(json.loads(stored.get(key))) == 2  # both turns, written by both replicas
+    assert 0 < stored.ttl(key) <= 30 * 60  # forgotten by Redis itself
+
+
+def test_a_vote_on_the_other_replica_finds_the_answer(replicas):
+    first, second = replicas
+    with visitor("127.0.0.5") as client:
+        answer = client.post(f"{first}/api/v1/ask", json={"question": NIGHT}).json()
+        vote = client.post(f"{second}/api/v1/feedback",
+                           json={"answer_id": answer["answer_id"], "rating": "up"})
+    assert vote.status_code == 200 and vote.json() == {"recorded": True}
