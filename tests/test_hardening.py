@@ -262,3 +262,14 @@ def test_a_1000_turn_history_gets_a_short_422(served):
     assert len(reply.content) < 1000
     detail = reply.json()["detail"]
     assert detail and all(set(error) == {"loc", "msg", "type"} for error in detail)
+
+
+def test_a_stored_conversation_keeps_turns_no_longer_than_the_model_sees(served):
+    client, bot, _ = served
+    long_question = "Why do my calves cramp at night when I " + "really " * 700 + "sleep?"
+    first = client.post("/api/v1/ask", json={"question": long_question}).json()
+    assert first["error"] is False
+    client.post("/api/v1/ask", json={"question": "And by day?",
+                                     "conversation_id": first["conversation_id"]})
+    _, history = bot.asked[-1]
+    assert len(history) == 1 and len(history[0][0]) <= WebSettings().history_turn_chars

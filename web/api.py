@@ -20,7 +20,7 @@ from bot.settings import WebSettings
 from web import messages
 from web.conversations import MAX_TURNS_KEPT
 from web.feedback import FeedbackStore, answer_subject
-from web.limits import compact
+from web.limits import abridged, compact
 from web.security import client_key, retry_after_header
 from web.state import Conversations, Limiter, ServerState, make_state
 
@@ -147,7 +147,9 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = Non
         conversation_id, history = _conversation(conversations, body)
         answer = bot.ask(body.question, history)
         if conversation_id is not None and not answer.error:
-            conversations.add_turn(conversation_id, body.question, answer.text)
+            # Stored as the model will see it: no more than history_turn_chars a side.
+            conversations.add_turn(conversation_id, abridged(body.question, web.history_turn_chars),
+                                   abridged(answer.text, web.history_turn_chars))
         answer_id = secrets.token_urlsafe(12)
         answers.put(answer_id, answer_subject(compact(answer)))
         return _response(answer, answer_id, conversation_id)
