@@ -371,3 +371,19 @@ def test_thumbs_only_under_finished_answers(fake_settings, shared_retriever, tmp
         playwright_api.expect(like).to_be_visible()
         size = like.bounding_box()
         assert size["width"] >= 24 and size["height"] >= 24  # WCAG 2.2 target size
+
+
+def test_page_says_the_model_is_loading_before_anyone_asks(fake_settings, shared_retriever,
+                                                           new_context):
+    bot = CrampBot(fake_settings)  # the (scripted) model is loaded on the first question
+    bot.retriever = shared_retriever
+    assert not bot.model_ready
+    with serve_asgi_in_thread(app.build_server(bot, fake_settings), timeout_s=300) as app_url:
+        page = new_context(PANEL).new_page()
+        page.goto(app_url + "/widget/")
+        notice = page.locator("#crampbot-loading [role=status]")
+        playwright_api.expect(notice).to_have_text(texts.MODEL_LOADING, timeout=FAST_MS)
+        screenshot(page, "model-loading")
+        ask_in(page.main_frame, NIGHT)
+        final_reply(page, 0)
+        playwright_api.expect(notice).to_be_hidden(timeout=10_000)

@@ -42,6 +42,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 # only halve both speeds; waiting users see their place in Gradio's queue instead.
 CONCURRENCY_LIMIT = 1
 QUEUE_MAX_SIZE = 32
+LOADING_CHECK_S = 2.0  # how often an open page asks whether the model has finished loading
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,11 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
         placeholder=greeting, sanitize_html=True, allow_tags=False, latex_delimiters=[],
         buttons=[], elem_id="crampbot-chat",
     )
+    # Until the model is loaded, the page says so before anyone asks (and stops asking the
+    # server once it is).
+    loading = gr.HTML(f'<p class="cb-status" role="status">{render.escape_text(texts.MODEL_LOADING)}</p>',
+                      visible=False, js_on_load=None, elem_id="crampbot-loading")
+    loading_check = gr.Timer(LOADING_CHECK_S, active=False)
     textbox = gr.Textbox(label=labels.MESSAGE_BOX, placeholder=labels.MESSAGE_PLACEHOLDER,
                          show_label=False, submit_btn=labels.SEND, autofocus=True,
                          elem_id="crampbot-message")
@@ -221,8 +227,12 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
     def restore(conversation_id: str):
         kept = saved.get(conversation_id) if conversation_id else None
         if kept is None:
-            return _new_conversation_id(), [], []
-        return conversation_id, conversation_view(kept), kept
+            return (_new_conversation_id(), [], [], *model_state())
+        return (conversation_id, conversation_view(kept), kept, *model_state())
+
+    def model_state():
+        waiting = not getattr(bot, "model_ready", True)
+        return gr.update(visible=waiting), gr.Timer(active=waiting)
 
     def start_over():
         return _new_conversation_id(), [], [], gr.update(value="", interactive=True)
@@ -244,8 +254,9 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
             concurrency_limit=CONCURRENCY_LIMIT, show_progress="minimal", **hidden,
         ).then(lambda: gr.update(interactive=True), None, textbox, queue=False, **hidden)
     page = gr.context.Context.root_block
-    page.load(restore, [conversation], [conversation, chatbot, turns], js=_READ_ID,
-              queue=False, **hidden).then(None, [conversation], None, js=_SAVE_ID, **hidden)
+    loading_check.tick(model_state, None, [loading, loading_check], queue=False, **hidden)
+    page.load(restore, [conversation], [conversation, chatbot, turns, loading, loading_check],
+              js=_READ_ID, queue=False, **hidden).then(None, [conversation], None, js=_SAVE_ID, **hidden)
     for cleared in (new_conversation.click, chatbot.clear):
         cleared(start_over, None, [conversation, chatbot, turns, textbox], queue=False,
                 **hidden).then(None, [conversation], None, js=_SAVE_ID, **hidden)
