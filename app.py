@@ -46,6 +46,7 @@ from web.chat import (  # noqa: E402,F401
 )
 from web.feedback import FeedbackStore, feedback_path  # noqa: E402
 from web.limits import BoundedBot, validation_problem  # noqa: E402
+from web.logs import RequestId, configure_logging  # noqa: E402
 from web.metrics import MeteredBot, Metrics, RequestMetrics  # noqa: E402
 from web.security import RateLimiter, protect  # noqa: E402
 from web.server import install_log_flood_guard, uvicorn_options  # noqa: E402
@@ -148,6 +149,7 @@ def build_server(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | No
                         "/", css=render.CHAT_CSS, footer_links=["gradio", "settings"], **common)
     protect(server, web, framable_prefixes=(WIDGET_PATH,), gradio_mounts=(WIDGET_PATH, "/"))
     server.add_middleware(RequestMetrics, metrics=metrics)
+    server.add_middleware(RequestId)  # outermost: every log line of a request carries its id
     return server
 
 
@@ -177,13 +179,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Serve the chat until interrupted; 2 when the settings are wrong."""
     args = _parse_args(argv)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings(preset=args.preset, config_file=args.config)
     except (CrampbotError, ValidationError) as error:  # e.g. an allowed origin with a path
         print(f"crampbot: {error}", file=sys.stderr)
         return 2
+    configure_logging(settings.web)  # JSON lines with request ids (settings.web.log_format)
     # Command-line flags win over everything, including CRAMPBOT_APP__* variables.
     app_settings = settings.app.model_copy(update={
         key: value for key, value in (("host", args.host), ("port", args.port)) if value is not None
@@ -197,9 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://{settings.app.host}:{settings.app.port}"
     log.info("chat %s/  widget %s%s/  embed %s/embed.js  API schema %s%s/openapi.json",
              base, base, WIDGET_PATH, base, base, API_PREFIX)
+    # log_config=None: uvicorn's loggers keep propagating to the handler configured above.
     config = uvicorn.Config(server, host=settings.app.host, port=settings.app.port,
-                            log_level="info", **uvicorn_options(settings.web))
-    install_log_flood_guard()  # after uvicorn.Config, which sets up uvicorn's log handlers
+                            log_level="info", log_config=None, **uvicorn_options(settings.web))
+    install_log_flood_guard()
     uvicorn.Server(config).run()
     return 0
 

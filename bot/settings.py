@@ -308,6 +308,9 @@ class WebSettings(BaseModel):
     log_questions: bool = Field(
         False, description="Write visitors' questions into the server log (off: never)."
     )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="Server log lines: JSON objects (with a request_id) or plain text."
+    )
 
     @field_validator("allowed_origins")
     @classmethod

@@ -6,6 +6,7 @@ replicas need no shared state when clients send their history.
 """
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Literal
 
@@ -25,6 +26,7 @@ from web.security import client_key, retry_after_header
 from web.state import Conversations, Limiter, ServerState, make_state
 
 PREFIX = "/api/v1"
+log = logging.getLogger("crampbot.api")
 # Ids are the server's own secrets.token_urlsafe values: anything else is refused with 422.
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
 # Refused with 422 beyond these; what reaches the model is cut further (settings.web.history_*).
@@ -145,6 +147,8 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = Non
         if wait is not None:
             raise HTTPException(429, texts.RATE_LIMITED, headers=retry_after_header(wait))
         conversation_id, history = _conversation(conversations, body)
+        if web.log_questions:
+            log.info("question: %r", body.question[:200])
         answer = bot.ask(body.question, history)
         if conversation_id is not None and not answer.error:
             # Stored as the model will see it: no more than history_turn_chars a side.

@@ -150,6 +150,8 @@ class RepeatedRecords(logging.Filter):
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.access":
+            return True
         key = (record.name, record.levelno, str(record.msg)[:200])
         now = self._clock()
         with self._lock:
@@ -167,10 +169,9 @@ class RepeatedRecords(logging.Filter):
 
 
 def install_log_flood_guard(per_minute: int = 20) -> RepeatedRecords:
-    """Put one RepeatedRecords on every handler of the root and uvicorn's error loggers (not
-    on the access log, whose lines all share one template)."""
+    """Put one RepeatedRecords on the root logger's handlers, where every record ends up
+    (web/logs.py). The access log is let through: its lines all share one template."""
     guard = RepeatedRecords(per_minute)
-    for name in ("", "uvicorn", "uvicorn.error"):
-        for handler in logging.getLogger(name).handlers:
-            handler.addFilter(guard)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(guard)
     return guard
