@@ -36,7 +36,7 @@ class ApiVisitor(HttpUser):
     """Asks a question, then a follow-up in the same conversation, like a person reading."""
 
     weight = 3
-    wait_time = between(6, 10)  # about 7 questions a minute, under the 10 a client may ask
+    wait_time = between(10, 14)  # two questions every 13-19 s: under the 10 a minute allowed
 
     def on_start(self) -> None:
         own_address(self)
