@@ -177,6 +177,8 @@ def test_axe_finds_no_serious_violation_on_the_page_before_and_after_an_answer(
     final_reply(page, 0)
     settled(page)
     assert_axe_clean(page.main_frame, "page, after an answer", heading_one=True)
+    assert focused_in(page.main_frame) == "box"
+    assert_first_line_in_view(page.main_frame, 0)
     # The page is the clinic's colour, as the widget is (Gradio's orange is gone).
     send = page.get_by_role("button", name=labels.SEND, exact=True)
     assert send.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(14, 111, 116)"
@@ -349,7 +351,7 @@ class SlowGenerator(FakeGenerator):
 
     def stream(self, messages, max_new_tokens):
         for word in super().stream(messages, max_new_tokens):
-            time.sleep(0.4)
+            time.sleep(0.6)
             yield word
 
 
@@ -371,6 +373,19 @@ def test_thumbs_only_under_finished_answers(fake_settings, shared_retriever, tmp
         playwright_api.expect(like).to_be_visible()
         size = like.bounding_box()
         assert size["width"] >= 24 and size["height"] >= 24  # WCAG 2.2 target size
+        assert focused_in(page.main_frame) == "box"
+
+        # A reader who scrolls up while the next draft streams is left there.
+        ask_in(page.main_frame, SWIMMING)
+        page.locator("[data-testid=bot]").nth(1).locator(".cb-draft").wait_for(timeout=FAST_MS)
+        chat = page.locator("#crampbot-chat .bubble-wrap")
+        chat.evaluate("view => { view.scrollTop = 0; }")
+        page.wait_for_timeout(1200)  # a few more words of the draft
+        assert page.locator("[data-testid=bot]").nth(1).locator(".cb-draft").count() == 1
+        assert chat.evaluate("view => view.scrollTop") < 5
+        final_reply(page, 1)
+        settled(page)
+        assert_first_line_in_view(page.main_frame, 1)
 
 
 def test_page_says_the_model_is_loading_before_anyone_asks(fake_settings, shared_retriever,
