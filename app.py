@@ -6,11 +6,13 @@ default, with no share link and no analytics:
     /                      the full chat page (Gradio)
     /widget/               the compact chat for a frame on a clinic's site (Gradio)
     /embed.js              the one-line embed script: a floating button that opens the widget
-    /api/v1/ask, /feedback, /health      the JSON API; schema at /api/v1/openapi.json
+    /api/v1/ask, /feedback, /health, /ready   the JSON API; schema at /api/v1/openapi.json
+    /metrics               Prometheus metrics (settings.web.metrics)
 
 Both Gradio apps are mounted with Gradio's own helper (gr.mount_gradio_app) into the one
-FastAPI app, and web/security.py wraps all of it in the origin, framing, CORS and size
-controls. The pages hold no retrieval logic: they show what `CrampBot.stream` yields,
+FastAPI app, and web/security.py wraps all of it in the host, origin, framing, CORS, size and
+deadline controls; web/limits.py bounds what reaches the bot, web/server.py how uvicorn meets
+slow and flooding clients, web/state.py where limits and conversations live. The pages hold no retrieval logic: they show what `CrampBot.stream` yields,
 rendered by bot/render.py.
 """
 from __future__ import annotations

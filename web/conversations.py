@@ -1,8 +1,8 @@
 """Bounded in-memory stores for the API: conversations by id, recent answers by id.
 
-Memory of one server process only. With several replicas behind a load balancer, either route
-a client to the same replica (sticky sessions) or let the client send its `history` with each
-question, which the API accepts instead of a conversation id.
+Memory of one server process only (settings.web.state = "memory"). With several replicas
+behind a load balancer, use state = "redis" (web/state.py), route a client to the same replica
+(sticky sessions), or let the client send its `history` with each question.
 """
 from __future__ import annotations
 
