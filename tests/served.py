@@ -1,5 +1,6 @@
-"""The real server (app.build_server under uvicorn, with web/server.py's limits) in a thread
-on 127.0.0.1, for tests that need real sockets: connection limits, Schemathesis."""
+"""Helpers of the web tests: the real server (app.build_server under uvicorn, with
+web/server.py's limits) in a thread on 127.0.0.1, for tests that need real sockets, and a bot
+that writes down what reached it."""
 from __future__ import annotations
 
 import socket
@@ -41,3 +42,22 @@ def serve(asgi_app, web, startup_timeout_s: float = 60) -> Iterator[tuple[str, i
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+class RecordingBot:
+    """Wraps the real CrampBot; every question and the history that reached it written down."""
+
+    def __init__(self, bot) -> None:
+        self.bot = bot
+        self.asked: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def ask(self, question, history=()):
+        self.asked.append((question, list(history)))
+        return self.bot.ask(question, history)
+
+    def stream(self, question, history=()):
+        self.asked.append((question, list(history)))
+        return self.bot.stream(question, history)
+
+    def __getattr__(self, name):
+        return getattr(self.bot, name)

@@ -19,27 +19,10 @@ from bot.settings import WebSettings
 from web.feedback import FeedbackStore, read_feedback, summarize
 from web.limits import STORED_REFUSED_CHARS, BoundedBot, bound_history
 
+from served import RecordingBot  # noqa: E402  (tests/served.py)
+
 NIGHT = "Why do my calves cramp at night?"
 CLINIC = "https://www.example-clinic.org"
-
-
-class RecordingBot:
-    """The real CrampBot; every question and the history that reached it written down."""
-
-    def __init__(self, bot: CrampBot) -> None:
-        self.bot = bot
-        self.asked: list[tuple[str, list[tuple[str, str]]]] = []
-
-    def ask(self, question, history=()):
-        self.asked.append((question, list(history)))
-        return self.bot.ask(question, history)
-
-    def stream(self, question, history=()):
-        self.asked.append((question, list(history)))
-        return self.bot.stream(question, history)
-
-    def __getattr__(self, name):
-        return getattr(self.bot, name)
 
 
 def make_server(fake_settings, shared_retriever, feedback_path, **web_fields):

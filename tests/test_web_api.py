@@ -24,27 +24,14 @@ from web.conversations import ConversationStore, ExpiringStore
 from web.feedback import FeedbackStore, feedback_record, read_feedback, summarize
 from web.security import RateLimiter
 
+from served import RecordingBot  # noqa: E402  (tests/served.py)
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CLINIC = "https://www.example-clinic.org"
 ELSEWHERE = "https://quota-thief.example"
 NIGHT = "Why do my calves cramp at night?"
 CLOT = "My calf is swollen, red and hot after a long flight"
 OFF_TOPIC = "What is the capital of France?"
-
-
-class RecordingBot:
-    """The real CrampBot, with every API question and its history written down."""
-
-    def __init__(self, bot: CrampBot) -> None:
-        self.bot = bot
-        self.asked: list[tuple[str, list[tuple[str, str]]]] = []
-
-    def ask(self, question, history=()):
-        self.asked.append((question, list(history)))
-        return self.bot.ask(question, history)
-
-    def __getattr__(self, name):
-        return getattr(self.bot, name)
 
 
 def web_settings(**fields) -> WebSettings:

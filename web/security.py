@@ -202,7 +202,6 @@ class BodySizeLimit:
             await json_reply(send, 413, texts.REQUEST_TOO_LARGE)
             return
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -213,17 +212,27 @@ class BodySizeLimit:
                     raise RequestTooLarge()
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        await reply_on(RequestTooLarge, 413, texts.REQUEST_TOO_LARGE,
+                       self.app, scope, limited_receive, send)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except RequestTooLarge:
-            if started:
-                raise
-            await json_reply(send, 413, texts.REQUEST_TOO_LARGE)
+
+async def reply_on(error: type[BaseException], status: int, detail: str, app: ASGIApp,
+                   scope: Scope, receive: Receive, send: Send) -> None:
+    """Run `app`; when it raises `error` before its response has started, reply `status`
+    with `detail` instead (after the start, the error goes on: the reply is under way)."""
+    started = False
+
+    async def tracking_send(message: Message) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await app(scope, receive, tracking_send)
+    except error:
+        if started:
+            raise
+        await json_reply(send, status, detail)
 
 
 async def json_reply(send: Send, status: int, detail: str) -> None:

@@ -20,7 +20,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot.settings import WebSettings
 from web import messages
-from web.security import json_reply
+from web.security import json_reply, reply_on
 
 _LOG_WINDOW_S = 60.0
 
@@ -97,7 +97,6 @@ class BodyDeadline:
             return
         deadline = time.monotonic() + self.timeout_s
         body_done = False
-        started = False
 
         async def timed_receive() -> Message:
             nonlocal body_done
@@ -108,17 +107,8 @@ class BodyDeadline:
             body_done = message["type"] != "http.request" or not message.get("more_body", False)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, timed_receive, tracking_send)
-        except TimeoutError:
-            if started:
-                raise
-            await json_reply(send, 408, messages.REQUEST_TIMEOUT)
+        await reply_on(TimeoutError, 408, messages.REQUEST_TIMEOUT, self.app, scope,
+                       timed_receive, send)
 
 
 class HeaderSizeLimit:
