@@ -11,9 +11,13 @@ absorb calcium...") and headed by the one before it when that is a bare heading-
 ("Caffeine abuse: when you drink more than 5 cups..."). A unit's relevance: the embedding cosine
 of question and unit, plus 0.3 x the share of the question's content words it contains, plus
 0.3 x the cosine of the question and the passage's section heading, plus 0.2 when the unit is
-the kind of answer asked for (a cause for "why", advice for "what helps"). Units within `margin`
-of the best (and above `floor`) are kept, most relevant first; a unit from another passage than
-the best one's must be within the smaller `other_margin`, so fewer passages are cited.
+the kind of answer asked for (a cause for "why", advice for "what helps"), minus the gap between
+its passage's retrieval score and the best passage's. The cosine is taken after removing the
+sources' common direction (`topic_vector`), so a unit that is only "about cramps" does not match
+every question. Units within `margin` of the best (and above `floor`) are kept, most relevant
+first; a unit from another passage than the best one's must be within the smaller
+`other_margin`, so fewer passages are cited; each kept unit brings the next unit of its passage
+when that one goes on about the same thing (the mechanism after the claim).
 """
 from __future__ import annotations
 
@@ -155,7 +159,8 @@ def display_sentences(unit: str) -> list[str]:
 def select_evidence(
     question: str, shown: list[Passage], embedder: "Embedder", *, max_units: int = 4,
     margin: float = 0.5, floor: float = 0.3, other_margin: float | None = 0.25,
-    focus: str | None = None,
+    focus: str | None = None, topic: np.ndarray | None = None,
+    retrieval_scores: list[float] | None = None,
 ) -> list[Evidence]:
     """The units that answer `question`, most relevant first; [] when none does.
 
@@ -183,12 +188,14 @@ def select_evidence(
     headed = np.array([1.0 if p.section and p.section != p.title else 0.0 for p in shown])
     section_cosines = (vectors[1:1 + len(sections)] @ vectors[0]) * headed
     vectors = np.concatenate([vectors[:1], vectors[1 + len(sections):]])
-    cosines = vectors[1:] @ vectors[0]
+    cosines = _cosines(vectors, topic)
     asked -= COMMON_WORDS
     cues = _intent_cues(focus or question)
     lexical = _LEXICAL_WEIGHT * (2 if focus else 1)
+    prior = [0.0] * len(shown) if retrieval_scores is None else [
+        _PRIOR_WEIGHT * (score - max(retrieval_scores)) for score in retrieval_scores]
     scores = [
-        float(cosine) + lexical * lexical_recall(asked, content_words(about))
+        float(cosine) + lexical * lexical_recall(asked, content_words(about)) + prior[number - 1]
         + _SECTION_WEIGHT * float(section_cosines[number - 1]) - _RANK_BONUS * (number - 1)
         + _INTENT_BONUS * any(cue.search(unit) for cue in cues)
         - _INTENT_BONUS * _off_intent(focus or question, unit)
@@ -209,8 +216,64 @@ def select_evidence(
         if any(float(vectors[1 + index] @ vectors[1 + other]) > _DUPLICATE_COSINE for other in chosen):
             continue
         chosen.append(int(index))
+    chosen = _with_followers(chosen, candidates, scores, max(best - _FOLLOWER_MARGIN, floor))
     # Most relevant first: the reader meets the answer before its context.
     return [Evidence(candidates[i][0], candidates[i][1], round(scores[i], 3)) for i in chosen]
+
+
+_FOLLOWER_MARGIN = 0.6
+_MAX_FOLLOWERS = 2
+
+
+def _starts_item(unit: str) -> bool:
+    """"Caffeine abuse. When you drink..." opens the next item of a list the source gives."""
+    first = split_sentences(unit)[0]
+    return len(first.split()) <= _FRAGMENT_WORDS
+
+
+def _with_followers(chosen: list[int], candidates: list, scores: list[float], threshold: float
+                    ) -> list[int]:
+    """Each chosen unit followed by the next one of its passage when that one goes on about the
+    same thing: "Sitting or standing work. Both can cause night cramps." is the claim, "In the
+    case of sedentary work, immobility slows the blood circulation..." the why of it. The same
+    idea as a sentence window (LlamaIndex's SentenceWindowNodeParser), over units, not tokens."""
+    out: list[int] = []
+    added = 0
+    for index in chosen:
+        out.append(index)
+        follower = index + 1
+        if (added < _MAX_FOLLOWERS and follower < len(candidates) and follower not in chosen
+                and follower not in out and candidates[follower][0] == candidates[index][0]
+                and not _starts_item(candidates[follower][1]) and scores[follower] >= threshold):
+            out.append(follower)
+            added += 1
+    return out
+
+
+_CENTRE_WEIGHT = 1.0  # 0.5 / 0.8 / 1.0 / 1.2 measured on dev: precision rose up to 1.0, flat after
+# Retrieval ranks passages with BM25 and the passage's whole context; a unit's own cosine cannot
+# see that context. A unit pays the gap between its passage's retrieval score and the best one.
+_PRIOR_WEIGHT = 1.0
+
+
+def _cosines(vectors: np.ndarray, topic: np.ndarray | None) -> np.ndarray:
+    """Cosine of the question (row 0) with each unit, after removing what every unit of the
+    sources shares (`topic`): the sources are all about leg cramps, so that part matches every
+    question and tells none of their units apart. Measured on dev (and on fresh-v1), it lowers
+    all cosines and leaves the other signals (the question's words, the section, the kind of
+    answer, retrieval's rank) more say: citation precision 0.574 -> 0.638 (0.616 -> 0.667),
+    must-mention 0.689 -> 0.699 (0.905 -> 0.881)."""
+    if topic is None or not _CENTRE_WEIGHT:
+        return vectors[1:] @ vectors[0]
+    centred = vectors - _CENTRE_WEIGHT * topic
+    centred /= np.linalg.norm(centred, axis=1, keepdims=True) + 1e-9
+    return centred[1:] @ centred[0]
+
+
+def topic_vector(passages: list[Passage], embedder: "Embedder") -> np.ndarray:
+    """The mean embedding of every unit of the sources: what they all have in common."""
+    units = [about for passage in passages for _, about in passage_units(passage)]
+    return embedder.embed(units).mean(axis=0)
 
 
 def compose_answer(evidence: list[Evidence], shown: list[Passage], lead: str = "",

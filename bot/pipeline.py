@@ -16,7 +16,7 @@ from bot import texts
 from bot.answer import Answer, Citation, RetrievedPassage, Timings
 from bot.errors import CrampbotError
 from bot.events import BotEvent, Delta, Done, Retrieved, Status
-from bot.compose import compose_answer, select_evidence
+from bot.compose import compose_answer, select_evidence, topic_vector
 from bot.extractive import extractive_answer
 from bot.generation.base import Generator
 from bot.generation.factory import make_generator
@@ -45,6 +45,7 @@ class CrampBot:
         self._generator_lock = threading.Lock()
         self._model_ready = generator is not None
         self._scope: ScopeChecker | None = None
+        self._topic = None
 
     # -- loading ---------------------------------------------------------------------------
     @property
@@ -65,6 +66,13 @@ class CrampBot:
         if self._scope is None:
             self._scope = ScopeChecker(f"{p.section} {p.text}" for p in self.retriever.load().passages)
         return self._scope
+
+    @property
+    def topic(self):
+        """What every unit of the indexed sources shares (bot/compose.py, topic_vector), read once."""
+        if self._topic is None:
+            self._topic = topic_vector(self.retriever.load().passages, self.retriever.embedder)
+        return self._topic
 
     @property
     def model_ready(self) -> bool:
@@ -128,7 +136,8 @@ class CrampBot:
             yield Done(self._with_query(self._decline(question, results, timings, started), query))
             return
 
-        shown = [r.passage for r in self._context(results)]
+        context = self._context(results)
+        shown = [r.passage for r in context]
         # What the model reads as the question: a non-English question reaches it as its English
         # search text (asked in Russian, the model answered in Russian, which cannot be checked
         # against the English sources: bot/texts.py, SYSTEM_PROMPT).
@@ -143,21 +152,23 @@ class CrampBot:
             # (a model rewrite already says what it asks).
             focus = (plain_text_for_retrieval(message)
                      if query.follow_up and english and not query.standalone_question else None)
-            answer = yield from self._composed(asked, query.text, question, shown, results, timings,
-                                               started, focus)
+            answer = yield from self._composed(asked, query.text, question, context, results,
+                                               timings, started, focus)
         timings.total_s = time.perf_counter() - started
         yield Done(self._with_query(answer, query))
 
-    def _composed(self, asked: str, search_text: str, question: str, shown: list,
+    def _composed(self, asked: str, search_text: str, question: str, context: list[RetrievedPassage],
                   results: list[RetrievedPassage], timings: Timings, started: float,
                   focus: str | None = None) -> Generator_[BotEvent, None, Answer]:
         """The source sentences that answer the question, after the model's checked lead."""
         checks = self.settings.answer
+        shown = [r.passage for r in context]
         # The search text, not a Russian message: it is English and normalized to the corpus's words.
         evidence = select_evidence(search_text, shown, self.retriever.embedder,
                                    max_units=checks.max_evidence, margin=checks.evidence_margin,
                                    floor=checks.evidence_floor,
-                                   other_margin=checks.evidence_other_margin, focus=focus)
+                                   other_margin=checks.evidence_other_margin, focus=focus,
+                                   topic=self.topic, retrieval_scores=[r.score for r in context])
         if not evidence:
             return self._decline(question, results, timings, started)
         lead = Lead("", [])

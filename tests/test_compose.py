@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from bot.compose import Evidence, compose_answer, display_sentences, passage_units, select_evidence
 from corpus.passage import Passage
 
@@ -75,3 +77,43 @@ def test_composed_answer_cites_every_unit_and_renumbers_in_order():
     assert not grounded.extractive
     quoted = compose_answer(evidence, shown)
     assert quoted.extractive and quoted.text.startswith("This is due to narrowing")
+
+
+INTRO = passage(
+    "Complaints that the calves cramp at night are not uncommon. This condition is accompanied "
+    "by painful sensations, which keep a person from sleeping properly.",
+    section="Test", pid="t#0")  # before the source's first heading: filed under its title
+WORK = passage(
+    "Sitting or standing work. Both can cause night cramps. In the case of sedentary work, "
+    "immobility contributes to slowing the blood circulation and flow of nutrients in the "
+    "extracellular space of muscles.", pid="t#4")
+
+
+def test_what_every_passage_shares_counts_for_nothing(shared_retriever):
+    from bot.compose import _cosines, topic_vector
+
+    embedder = shared_retriever.embedder
+    topic = topic_vector(shared_retriever.load().passages, embedder)
+    question, cause = embedder.embed(["Why do my calves cramp at night?",
+                                      "Sitting or standing work. Both can cause night cramps."])
+    # A unit that says only what all the sources say (the mean of their units) matches no
+    # question once that is removed; a unit with something of its own still does.
+    centred = _cosines(np.stack([question, topic, cause]), topic)
+    assert abs(centred[0]) < 1e-6 and centred[1] > 0.1
+    plain = _cosines(np.stack([question, topic / np.linalg.norm(topic)]), None)
+    assert float(plain[0]) > 0.3  # before: close to every question about cramps
+
+
+def test_a_claim_brings_the_sentence_that_explains_it(embedder):
+    chosen = select_evidence("Why does a sedentary job cause night cramps?", [WORK, CAUSES], embedder)
+    texts = [unit.text for unit in chosen]
+    assert texts[0].startswith("Sitting or standing work.")
+    assert any("blood circulation" in text for text in texts[1:])
+
+
+def test_a_passage_retrieval_ranked_far_lower_cites_less(embedder):
+    question = "Why do my calves cramp at night?"
+    equal = select_evidence(question, [CAUSES, WORK], embedder, retrieval_scores=[1.0, 1.0])
+    behind = select_evidence(question, [CAUSES, WORK], embedder, retrieval_scores=[1.0, 0.5])
+    assert {u.number for u in behind} <= {u.number for u in equal}
+    assert 2 not in {u.number for u in behind}
