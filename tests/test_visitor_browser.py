@@ -355,41 +355,46 @@ class SlowGenerator(FakeGenerator):
             yield word
 
 
-def test_thumbs_only_under_finished_answers(fake_settings, shared_retriever, tmp_path,
-                                            new_context):
+@pytest.fixture(scope="module")
+def slow_app(fake_settings, shared_retriever, tmp_path_factory):
     bot = CrampBot(fake_settings, generator=SlowGenerator())
     bot.retriever = shared_retriever
-    server = app.build_server(bot, fake_settings, feedback=FeedbackStore(tmp_path / "fb.jsonl"))
-    with serve_asgi_in_thread(server, timeout_s=300) as app_url:
-        page = new_context(PANEL).new_page()
-        page.goto(app_url + "/widget/")
-        ask_in(page.main_frame, NIGHT)
-        page.locator("[data-testid=bot] .cb-draft").wait_for(timeout=FAST_MS)
-        like = page.get_by_role("button", name="Like", exact=True)
-        assert like.count() == 0 or not like.first.is_visible()
-        screenshot(page, "draft-without-thumbs")
-        final_reply(page, 0)
-        settled(page)
-        playwright_api.expect(like).to_be_visible()
-        size = like.bounding_box()
-        assert size["width"] >= 24 and size["height"] >= 24  # WCAG 2.2 target size
-        assert focused_in(page.main_frame) == "box"
+    feedback = FeedbackStore(tmp_path_factory.mktemp("slow") / "fb.jsonl")
+    with serve_asgi_in_thread(app.build_server(bot, fake_settings, feedback=feedback),
+                              timeout_s=600) as app_url:
+        yield app_url
 
-        # A reader who scrolls up while the next draft streams is left there.
-        ask_in(page.main_frame, SWIMMING)
-        page.locator("[data-testid=bot]").nth(1).locator(".cb-draft").wait_for(timeout=FAST_MS)
-        chat = page.locator("#crampbot-chat .bubble-wrap")
-        chat.evaluate("view => { view.scrollTop = 0; }")
-        page.wait_for_timeout(1200)  # a few more words of the draft
-        assert page.locator("[data-testid=bot]").nth(1).locator(".cb-draft").count() == 1
-        assert chat.evaluate("view => view.scrollTop") < 5
-        final_reply(page, 1)
-        settled(page)
-        assert_first_line_in_view(page.main_frame, 1)
+
+def test_thumbs_only_under_finished_answers(slow_app, new_context):
+    page = new_context(PANEL).new_page()
+    page.goto(slow_app + "/widget/")
+    ask_in(page.main_frame, NIGHT)
+    page.locator("[data-testid=bot] .cb-draft").wait_for(timeout=FAST_MS)
+    like = page.get_by_role("button", name="Like", exact=True)
+    assert like.count() == 0 or not like.first.is_visible()
+    screenshot(page, "draft-without-thumbs")
+    final_reply(page, 0)
+    settled(page)
+    playwright_api.expect(like).to_be_visible()
+    size = like.bounding_box()
+    assert size["width"] >= 24 and size["height"] >= 24  # WCAG 2.2 target size
+    assert focused_in(page.main_frame) == "box"
+
+    # A reader who scrolls up while the next draft streams is left there.
+    ask_in(page.main_frame, SWIMMING)
+    page.locator("[data-testid=bot]").nth(1).locator(".cb-draft").wait_for(timeout=FAST_MS)
+    chat = page.locator("#crampbot-chat .bubble-wrap")
+    chat.evaluate("view => { view.scrollTop = 0; }")
+    page.wait_for_timeout(1200)  # a few more words of the draft
+    assert page.locator("[data-testid=bot]").nth(1).locator(".cb-draft").count() == 1
+    assert chat.evaluate("view => view.scrollTop") < 5
+    final_reply(page, 1)
+    settled(page)
+    assert_first_line_in_view(page.main_frame, 1)
 
 
 def test_page_says_the_model_is_loading_before_anyone_asks(fake_settings, shared_retriever,
-                                                           new_context):
+                                                       new_context):
     bot = CrampBot(fake_settings)  # the (scripted) model is loaded on the first question
     bot.retriever = shared_retriever
     assert not bot.model_ready
@@ -402,3 +407,29 @@ def test_page_says_the_model_is_loading_before_anyone_asks(fake_settings, shared
         ask_in(page.main_frame, NIGHT)
         final_reply(page, 0)
         playwright_api.expect(notice).to_be_hidden(timeout=10_000)
+
+
+def test_a_question_sent_during_an_answer_waits_and_says_so(slow_app, new_context):
+    page = new_context(PANEL).new_page()
+    page.goto(slow_app + "/widget/")
+    box = page.locator(BOX)
+    box.click()
+    page.keyboard.type(NIGHT)
+    page.keyboard.press("Enter")
+    page.locator("[data-testid=bot] .cb-draft").wait_for(timeout=FAST_MS)
+    page.keyboard.type(SWIMMING)  # the box is still typeable
+    page.keyboard.press("Enter")
+    note = page.locator("#crampbot-waiting")
+    playwright_api.expect(note).to_have_text(labels.WAITING)
+    playwright_api.expect(note).to_be_in_viewport()
+    assert box.input_value() == SWIMMING
+    assert page.locator("[data-testid=user]").count() == 1
+    screenshot(page, "question-waiting")
+
+    final_reply(page, 0)
+    playwright_api.expect(page.locator("[data-testid=user]")).to_have_count(2, timeout=FAST_MS)
+    assert page.locator("[data-testid=user]").nth(1).inner_text().strip() == SWIMMING
+    playwright_api.expect(note).to_be_hidden()
+    final_reply(page, 1)
+    assert page.locator("[data-testid=bot]").count() == 2
+    assert wait_for(lambda: focused_in(page.main_frame) == "box")

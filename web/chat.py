@@ -156,7 +156,7 @@ def chat_head(web: WebSettings) -> str:
     """The chat's own styles and script (web/static/chat.css, chat.js) and the clinic's colours,
     for the page's <head>: the full page gets them from the chat itself, since its theme and
     CSS are set where app.py mounts it."""
-    names = json.dumps({"examples": labels.EXAMPLES}).replace("<", "\\u003c")
+    names = json.dumps({"examples": labels.EXAMPLES, "waiting": labels.WAITING}).replace("<", "\\u003c")
     script = (STATIC_DIR / "chat.js").read_text(encoding="utf-8").replace(
         "/*@labels*/{}", names, 1)
     style = (STATIC_DIR / "chat.css").read_text(encoding="utf-8") + clinic_css(web)
@@ -200,13 +200,17 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
     loading = gr.HTML(f'<p class="cb-status" role="status">{render.escape_text(texts.MODEL_LOADING)}</p>',
                       visible=False, js_on_load=None, elem_id="crampbot-loading")
     loading_check = gr.Timer(LOADING_CHECK_S, active=False)
+    gr.HTML('<p id="crampbot-waiting" role="status" hidden></p>', js_on_load=None,
+            elem_id="crampbot-waiting-block")  # filled by chat.js while a question waits
     textbox = gr.Textbox(label=labels.MESSAGE_BOX, placeholder=labels.MESSAGE_PLACEHOLDER,
                          show_label=False, submit_btn=labels.SEND, autofocus=True,
                          elem_id="crampbot-message")
 
     def ask(message: str, history: list[Turn]):
         view = conversation_view(history, message, render.render_status(render.SEARCHING))
-        return gr.update(value="", interactive=False), view, message
+        # The box stays usable: web/static/chat.js holds a question sent during an answer
+        # until that answer is finished.
+        return "", view, message
 
     def ask_example(selected: gr.SelectData, history: list[Turn]):
         return ask(selected.value["text"], history)
@@ -235,7 +239,7 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
         return gr.update(visible=waiting), gr.Timer(active=waiting)
 
     def start_over():
-        return _new_conversation_id(), [], [], gr.update(value="", interactive=True)
+        return _new_conversation_id(), [], [], ""
 
     def record_vote(vote: gr.LikeData, history: list[Turn]) -> None:
         turn = voted_turn(history, vote.index)
@@ -252,7 +256,7 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
         event.then(
             respond, [pending, turns, conversation], [chatbot, turns],
             concurrency_limit=CONCURRENCY_LIMIT, show_progress="minimal", **hidden,
-        ).then(lambda: gr.update(interactive=True), None, textbox, queue=False, **hidden)
+        )
     page = gr.context.Context.root_block
     loading_check.tick(model_state, None, [loading, loading_check], queue=False, **hidden)
     page.load(restore, [conversation], [conversation, chatbot, turns, loading, loading_check],

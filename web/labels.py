@@ -8,6 +8,7 @@ SEND = "Send"
 NEW_CONVERSATION = "New conversation"
 EXAMPLES = "Example questions"
 CHAT_LOG = "Conversation"
+WAITING = "Your next question will be sent when this answer is finished."
 # embed.js: the frame gave no sign of life, which is what a site not in
 # settings.web.allowed_origins gets (the browser refuses to show the frame).
 NOT_ENABLED = "This assistant is not enabled for this website."

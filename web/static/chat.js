@@ -7,7 +7,10 @@
  *   - When an answer finishes, its first line is scrolled into view (the chat would otherwise
  *     sit at its bottom: the last source card and the disclaimer). While a draft streams, the
  *     chat follows it only if the reader is at the bottom already.
- *   - When the message box comes back after an answer, the keyboard focus goes back into it.
+ *   - The message box stays usable while an answer is written: a question sent meanwhile waits
+ *     in the box, a line under it says so, and it is sent when the answer is finished (the
+ *     server answers one question of a conversation at a time). After an answer the keyboard
+ *     focus is back in the box.
  *   - The example questions are a labelled group of buttons, not a list without items, and
  *     messages are read as their text, not as the HTML source Gradio puts in their names.
  */
@@ -24,7 +27,8 @@
   var following = true;  // the reader is at the bottom of the chat
   var shownAnswers = 0;  // answers whose start was already brought into view
   var userMessages = 0;
-  var boxWasDisabled = false;
+  var awaitingReply = false;  // a question was sent and its answer has not finished yet
+  var waiting = false;        // a further question waits in the box
 
   function scroller(element) {
     for (var node = element; node && node !== document.body; node = node.parentElement) {
@@ -72,6 +76,7 @@
     if (finished && replies.length > shownAnswers) {
       shownAnswers = replies.length;
       showStart(last);
+      onAnswerFinished();
     } else if (!finished) {
       followDraft(last);
     }
@@ -95,39 +100,83 @@
     });
   }
 
-  function onBoxChanged() {
+  function answering() {
+    var chat = document.querySelector(CHAT);
+    if (!chat) return false;
+    var messages = chat.querySelectorAll("[data-testid=user], [data-testid=bot]");
+    var last = messages[messages.length - 1];
+    if (!last) return awaitingReply;
+    if (last.matches("[data-testid=user]")) return true;
+    return awaitingReply || last.querySelector(FINISHED) === null;
+  }
+
+  function waitingNote() {
+    return document.getElementById("crampbot-waiting");  // web/chat.py renders it, empty
+  }
+
+  function setWaiting(value) {
+    waiting = value;
+    var note = waitingNote();
+    if (!note) return;
+    note.textContent = value ? labels.waiting : "";
+    note.hidden = !value;
+  }
+
+  // Before Gradio sees the Enter key or the send button: hold a question sent mid-answer.
+  function onSend(event) {
     var box = document.querySelector(BOX);
-    if (!box) return;
-    if (box.disabled) {
-      boxWasDisabled = true;
+    if (!box || !box.value.trim()) return;
+    if (answering()) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      setWaiting(true);
       return;
     }
-    if (!boxWasDisabled) return;
-    boxWasDisabled = false;
-    // Focus fell to the page when the box was disabled (or stayed on a button the reader
-    // pressed inside the chat); give it back. A reader who moved elsewhere keeps their place.
+    awaitingReply = true;
+  }
+
+  function sendWaiting() {
+    var button = document.querySelector("#crampbot-message button.submit-button");
+    setWaiting(false);
+    awaitingReply = true;
+    if (button) button.click();
+  }
+
+  function onAnswerFinished() {
+    awaitingReply = false;
+    var box = document.querySelector(BOX);
+    // Focus fell to the page when an example button went away; give it back. A reader who
+    // moved elsewhere keeps their place.
     var active = document.activeElement;
     var chat = document.querySelector(CHAT);
-    if (!active || active === document.body || active === box || (chat && chat.contains(active)))
+    if (box && (!active || active === document.body || (chat && chat.contains(active))))
       box.focus({ preventScroll: true });
+    if (waiting) sendWaiting();
   }
 
   function watch() {
     var pending = false;
     new MutationObserver(function () {
-      onBoxChanged();
       if (pending) return;
       pending = true;
       // After Gradio's own update of this frame, so the sizes measured are the new ones.
       requestAnimationFrame(function () { pending = false; onChatChanged(); });
     }).observe(document.body, {
       childList: true, subtree: true, characterData: true, attributes: true,
-      attributeFilter: ["disabled", "aria-label"]
+      attributeFilter: ["aria-label"]
     });
     document.addEventListener("scroll", function (event) {
       var chat = document.querySelector(CHAT);
       var target = event.target;
       if (chat && target.nodeType === 1 && chat.contains(target)) following = atBottom(target);
+    }, true);
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing
+          && event.target.matches && event.target.matches(BOX)) onSend(event);
+    }, true);
+    document.addEventListener("click", function (event) {
+      var target = event.target.closest && event.target.closest("#crampbot-message button.submit-button");
+      if (target && event.isTrusted) onSend(event);
     }, true);
     onChatChanged();
   }
