@@ -40,7 +40,7 @@ from bot import render  # noqa: E402
 from bot.errors import CrampbotError  # noqa: E402
 from bot.pipeline import CrampBot  # noqa: E402
 from bot.settings import Settings, load_settings  # noqa: E402
-from web.api import PREFIX as API_PREFIX, api_router  # noqa: E402
+from web.api import PREFIX as API_PREFIX, ApiMethods, api_router  # noqa: E402
 # The chat's pieces live in web/chat.py (the widget reuses them); re-exported for callers of app.
 from web.chat import (  # noqa: E402,F401
     CONCURRENCY_LIMIT, EXAMPLE_QUESTIONS, QUEUE_MAX_SIZE, ChatView, Turn, build_chat,
@@ -123,7 +123,8 @@ def build_server(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | No
         import redis
 
         server.add_exception_handler(redis.RedisError, shared_state_unavailable)
-    server.include_router(api_router(bot, web, limiter=limiter, feedback=feedback, state=state))
+    api = api_router(bot, web, limiter=limiter, feedback=feedback, state=state)
+    server.include_router(api)
     if web.metrics:
         @server.get("/metrics", include_in_schema=False)
         def prometheus_metrics() -> Response:
@@ -149,6 +150,7 @@ def build_server(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | No
                         **common)
     gr.mount_gradio_app(server, build_app(bot, settings, limiter=limiter, feedback=feedback),
                         "/", css=render.CHAT_CSS, footer_links=["gradio", "settings"], **common)
+    server.add_middleware(ApiMethods, routes=[*api.routes, *server.routes])
     protect(server, web, framable_prefixes=(WIDGET_PATH,), gradio_mounts=(WIDGET_PATH, "/"))
     server.add_middleware(RequestMetrics, metrics=metrics)
     server.add_middleware(RequestId)  # outermost: every log line of a request carries its id

@@ -4,6 +4,9 @@ bodies matching the schema, valid data accepted, invalid data refused), and ever
 carries the disclaimer. Bounded: a fixed number of examples per operation, no deadline."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -57,3 +60,14 @@ def test_the_api_holds_to_its_schema_under_fuzzing(live_server, mode):
                 assert response.json()["disclaimer"] == texts.DISCLAIMER
 
         fuzz()
+
+
+def test_schemathesis_run_finds_no_failure(live_server, tmp_path):
+    """`schemathesis run` as a person would use it: all its phases (examples, coverage,
+    fuzzing, stateful) and default checks, bounded in examples and time."""
+    run = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "run", f"{live_server}/api/v1/openapi.json",
+         "--max-examples", "15", "--request-timeout", "30", "--workers", "1",
+         "--report-dir", str(tmp_path), "--no-color"],
+        capture_output=True, text=True, timeout=400, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]

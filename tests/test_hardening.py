@@ -256,3 +256,14 @@ def test_a_stored_conversation_keeps_turns_no_longer_than_the_model_sees(served)
                                      "conversation_id": first["conversation_id"]})
     _, history = bot.asked[-1]
     assert len(history) == 1 and len(history[0][0]) <= WebSettings().history_turn_chars
+
+
+def test_api_paths_answer_405_for_other_methods_and_404_when_unknown(served):
+    client, _, _ = served
+    trace = client.request("TRACE", "/api/v1/health")
+    assert trace.status_code == 405 and "GET" in trace.headers["allow"]
+    get_ask = client.get("/api/v1/ask")
+    assert get_ask.status_code == 405 and get_ask.headers["allow"] == "POST"
+    assert client.delete("/api/v1/openapi.json").status_code == 405
+    assert client.get("/api/v1/nothing-here").status_code == 404
+    assert client.get("/api/v1/health").status_code == 200

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterable
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot import texts
@@ -189,6 +191,27 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = Non
         return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
 
     return router
+
+
+class ApiMethods:
+    """405 with Allow for a method an API path does not take (TRACE, QUERY, GET on /ask...).
+    Without it the Gradio page mounted at "/" would catch the request and answer 404."""
+
+    def __init__(self, app: ASGIApp, routes: Iterable) -> None:
+        self.app = app
+        self.allowed: dict[str, set[str]] = {}
+        for route in routes:
+            if getattr(route, "path", "").startswith(PREFIX + "/") and getattr(route, "methods", None):
+                self.allowed.setdefault(route.path, set()).update(route.methods)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        methods = self.allowed.get(scope["path"]) if scope["type"] == "http" else None
+        if methods and scope["method"] not in methods and scope["method"] != "OPTIONS":
+            response = JSONResponse({"detail": "Method Not Allowed"}, status_code=405,
+                                    headers={"Allow": ", ".join(sorted(methods))})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def _conversation(conversations: Conversations, body: AskRequest
