@@ -97,6 +97,12 @@ class GenerationSettings(BaseModel):
         True, description="Save a dequantized copy of a GGUF model once, for fast later loads."
     )
     history_turns: int = Field(3, ge=0, description="Earlier turns sent back to the model.")
+    prompt_cache: bool = Field(
+        True,
+        description="transformers only: keep the key/value cache of the last prompts and let "
+        "the next prompt reuse its shared beginning (system rules, worked example), so only the "
+        "rest is read (bot/generation/prompt_cache.py).",
+    )
     prompt_lookup_tokens: int = Field(
         0, ge=0, le=20,
         description="transformers only: draft this many tokens by copying from the prompt "

@@ -39,6 +39,7 @@ from transformers import (  # noqa: E402
 from bot.errors import ModelNotAvailable  # noqa: E402
 from bot.generation.base import ChatMessage  # noqa: E402
 from bot.generation.model_files import ResolvedModel  # noqa: E402
+from bot.generation.prompt_cache import PromptCache  # noqa: E402
 
 if TYPE_CHECKING:
     from bot.settings import GenerationSettings
@@ -65,6 +66,7 @@ class TransformersGenerator:
         self._stop_token_ids: list[int] = []
         self._pad_token_id: int | None = None
         self._prefill_model: Any = None
+        self.prompt_cache = PromptCache() if settings.prompt_cache else None
         self._load_lock = threading.Lock()
         # One generate() at a time per model: concurrent calls would split the CPU threads and
         # both answers would arrive slowly; callers queue instead.
@@ -131,9 +133,12 @@ class TransformersGenerator:
         cancelled = threading.Event()
         failure: list[BaseException] = []
 
+        ids = inputs["input_ids"][0].tolist()
+
         def generate() -> None:
+            cache = None
             try:
-                cache = self._prefill(inputs)
+                cache = self._prefill(inputs) or self._reused(ids)
                 self._model.generate(
                     **inputs,
                     past_key_values=cache,
@@ -149,6 +154,8 @@ class TransformersGenerator:
                     stopping_criteria=StoppingCriteriaList([_Cancelled(cancelled)]),
                     **self._assisted(),
                 )
+                if self.prompt_cache is not None and self._prefill_model is None:
+                    self.prompt_cache.keep(ids, cache)
             except BaseException as error:  # re-raised in the caller's thread below
                 failure.append(error)
                 streamer.end()  # unblocks the consumer, which would otherwise wait forever
@@ -170,6 +177,13 @@ class TransformersGenerator:
         """generate() arguments for prompt-lookup decoding, when it is on."""
         tokens = self.settings.prompt_lookup_tokens
         return {"prompt_lookup_num_tokens": tokens} if tokens else {}
+
+    def _reused(self, ids: list[int]) -> Any:
+        """A cache holding this prompt's beginning, or a new one that generate() fills and that is
+        kept for the next prompt; None when prompt caching is off."""
+        if self.prompt_cache is None:
+            return None
+        return self.prompt_cache.take(ids) or DynamicCache(config=self._model.config)
 
     def _prefill(self, inputs: Any) -> Any:
         """The prompt's key/value cache from the bfloat16 copy, or None (generate reads the prompt).
