@@ -433,3 +433,17 @@ def test_a_question_sent_during_an_answer_waits_and_says_so(slow_app, new_contex
     final_reply(page, 1)
     assert page.locator("[data-testid=bot]").count() == 2
     assert wait_for(lambda: focused_in(page.main_frame) == "box")
+
+
+@pytest.mark.parametrize("path", ["/", "/widget/"])
+def test_axe_finds_no_serious_violation_in_dark_mode(sites, new_context, path):
+    page = new_context(PANEL if path == "/widget/" else DESKTOP).new_page()
+    page.goto(sites["app"] + path + "?__theme=dark")
+    page.locator(BOX).wait_for()
+    assert page.evaluate("document.querySelector('.dark') !== null")
+    assert_axe_clean(page.main_frame, f"{path} dark, empty")
+    ask_in(page.main_frame, NIGHT)
+    final_reply(page, 0)
+    settled(page)
+    assert_axe_clean(page.main_frame, f"{path} dark, after an answer")
+    screenshot(page, f"dark{path.strip('/').replace('/', '-') or '-page'}")

@@ -30,12 +30,21 @@ def test_default_and_example_clinic_colours_are_readable():
 
 def test_unreadable_clinic_colours_are_named_with_their_ratio():
     problems = colour_problems(WebSettings(primary_color="#f98e44", on_primary_color="#ffffff"))
-    assert len(problems) == 4
+    assert len(problems) == 4, problems
     assert problems[0].startswith("on_primary_color on primary_color") and ":1, needs 4.5:1" in problems[0]
     assert colour_problems(WebSettings(primary_color="#0f766e", on_primary_color="#111111"))
 
 
 def test_page_css_carries_the_clinic_colour_for_light_and_dark_mode():
     css = clinic_css(WebSettings(primary_color="#123456"))
-    assert css.count("--color-accent: #123456") == 2
-    assert "--button-primary-text-color: #ffffff" in css
+    light, dark = css.splitlines()
+    assert light.startswith(":root:root {") and dark.startswith(":root:root .dark {")
+    assert "--color-accent: #123456" in light
+    assert "--button-primary-background-fill: #123456" in dark
+    assert "--button-primary-text-color: #ffffff" in light
+
+
+def test_dark_mode_lightens_the_clinic_colour_where_it_is_text():
+    _, dark = clinic_colours(WebSettings(primary_color="#0f766e"))
+    assert dark["color_accent"] != "#0f766e"
+    assert contrast_ratio(dark["color_accent"], "#27272a") >= 4.5

@@ -27,7 +27,11 @@ def clinic_colours(web: WebSettings) -> tuple[dict[str, str], dict[str, str]]:
         # source labels (WCAG AA asks 4.5:1; this is 5:1 on white, 4.7:1 on the cards' grey).
         "body_text_color_subdued": "#5d6778",
     }
-    dark = {**same, "color_accent_soft": _mix(primary, 0.35, "#111827"),
+    # In dark mode the clinic's colour as text (citation numbers, links) is lightened until
+    # it reads on Gradio's dark greys.
+    accent_text = _readable_on(primary, _DARK_CARD, toward="#ffffff")
+    dark = {**same, "color_accent": accent_text, "link_text_color": accent_text,
+            "color_accent_soft": _mix(primary, 0.35, "#111827"),
             "border_color_accent_subdued": _mix(primary, 0.6, "#111827")}
     return light, dark
 
@@ -49,13 +53,15 @@ def clinic_css(web: WebSettings) -> str:
         body = "; ".join(f"--{name.replace('_', '-')}: {value}" for name, value in values.items())
         return f"{selector} {{ {body}; }}"
 
-    return "\n".join([block(":root:root, :root .gradio-container", light),
-                      block(":root .dark, .dark .gradio-container", dark)])
+    # On the root element, so that Gradio's .dark (set on an element inside it) still wins
+    # for every variable this does not set for dark mode.
+    return "\n".join([block(":root:root", light), block(":root:root .dark", dark)])
 
 
 # The greys of Gradio's default theme that text of ours sits on (light mode): the page and the
 # bot's bubbles and source cards.
 _WHITE, _CARD = "#ffffff", "#fafafa"
+_DARK_PAGE, _DARK_CARD = "#0b0f19", "#27272a"  # the dark theme's page and lightest card grey
 AA_TEXT = 4.5  # WCAG 2.x 1.4.3, normal-size text
 _SUBTITLE_OPACITY = 0.88  # the widget header's subtitle (web/widget.py WIDGET_CSS)
 
@@ -78,6 +84,15 @@ def colour_problems(web: WebSettings) -> list[str]:
     ]
     return [f"{where}: {contrast_ratio(fg, bg):.2f}:1, needs {AA_TEXT}:1"
             for where, fg, bg in pairs if contrast_ratio(fg, bg) < AA_TEXT]
+
+
+def _readable_on(colour: str, background: str, toward: str) -> str:
+    """`colour` mixed toward `toward` in small steps until it reads on `background`."""
+    for step in range(21):
+        mixed = _mix(colour, 1 - step / 20, toward)
+        if contrast_ratio(mixed, background) >= AA_TEXT:
+            return mixed
+    return toward
 
 
 def _luminance(colour: str) -> float:
