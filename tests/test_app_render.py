@@ -253,3 +253,27 @@ def test_green_only_when_every_model_sentence_passed_and_badges_name_what_was_ch
     assert render.EXTRACTIVE_BADGE in quoted and "cb-verified" not in quoted
     assert "verified" not in render.render_answer(make_answer(verified_fraction=1.0)).lower().replace(
         "cb-verified", "")
+
+
+def test_page_greets_with_the_disclaimer_and_names_its_controls(fake_settings):
+    from bot.settings import WebSettings
+    from web import labels
+    from web.chat import chat_head
+
+    settings = fake_settings.model_copy(update={"web": WebSettings(
+        clinic_name="Riverside", greeting="Hello <b>there</b>", primary_color="#0e6f74")})
+    bot = ScriptedBot()
+    bot.settings = settings
+    page = app.build_app(bot, settings)
+    chatbot = next(b for b in page.blocks.values() if isinstance(b, gr.Chatbot))
+    assert "Hello &lt;b&gt;there&lt;/b&gt;" in chatbot.placeholder  # escaped, never HTML
+    assert html.escape(texts.DISCLAIMER) in chatbot.placeholder
+    textbox = next(b for b in page.blocks.values() if getattr(b, "elem_id", "") == "crampbot-message")
+    assert textbox.label == labels.MESSAGE_BOX and textbox.submit_btn == labels.SEND
+    buttons = [b.value for b in page.blocks.values() if isinstance(b, gr.Button)]
+    assert labels.NEW_CONVERSATION in buttons
+
+    head = chat_head(settings.web)
+    assert "--color-accent: #0e6f74" in head and "footer { display: none" in head
+    assert head.count("<script>") == 1 and head.count("</script>") == 1
+    assert '"waiting": "' + labels.WAITING + '"' in head  # the script's labels, filled in

@@ -44,9 +44,6 @@ footer { display: none !important; }
 .cb-widget-head p.cb-widget-subtitle { font-size: .8rem; line-height: 1.3; margin: .1em 0 0 0; opacity: .88; color: var(--button-primary-text-color) !important; }
 #crampbot-widget-body { padding: .6em .6em .6em .6em !important; gap: .5em !important; min-height: 0 !important; background: var(--background-fill-primary); }
 #crampbot-chat { min-height: 0 !important; border-radius: 10px; }
-.cb-greeting { text-align: left; max-width: 26em; margin: 0 auto; padding: 0 .5em; }
-.cb-greeting p { margin: 0 0 .6em 0; }
-.cb-greeting .cb-greeting-note { font-size: .82em; color: var(--body-text-color-subdued); }
 """
 
 
@@ -55,43 +52,7 @@ footer { display: none !important; }
 # the keyboard inside the open panel with embed.js's help (Shift+Tab on the first control goes
 # to the launcher, the launcher's Tab comes back in), and Escape asks the page to close the
 # panel. Only fixed words cross the frame, nothing of the chat.
-WIDGET_HEAD = """<script>
-(function () {
-  if (window.parent === window) return;
-  function tell(word) { window.parent.postMessage({crampbot: word}, "*"); }
-  function controls() {
-    var found = document.querySelectorAll('button, [href], input, textarea, select, summary, [tabindex]:not([tabindex="-1"])');
-    return Array.prototype.filter.call(found, function (el) {
-      return !el.disabled && el.getClientRects().length > 0 && el.tabIndex >= 0;
-    });
-  }
-  function focusWhenThere(pick, triesLeft) {
-    var target = pick(controls());
-    if (target) { target.focus(); return; }
-    if (triesLeft > 0) setTimeout(function () { focusWhenThere(pick, triesLeft - 1); }, 100);
-  }
-  var pickers = {
-    "focus-box": function (items) {
-      var box = document.querySelector("#crampbot-message textarea");
-      return box && !box.disabled ? box : null;
-    },
-    "focus-first": function (items) { return items[0]; },
-    "focus-last": function (items) { return items[items.length - 1]; }
-  };
-  document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape") { tell("close"); return; }
-    if (event.key === "Tab" && event.shiftKey && document.activeElement === controls()[0]) {
-      event.preventDefault();
-      tell("focus-launcher");
-    }
-  });
-  window.addEventListener("message", function (event) {
-    var word = event.source === window.parent && event.data && event.data.crampbot;
-    if (pickers.hasOwnProperty(word)) focusWhenThere(pickers[word], 100);
-  });
-  tell("ready");
-})();
-</script>"""
+WIDGET_HEAD = "<script>" + (STATIC_DIR / "widget-frame.js").read_text(encoding="utf-8") + "</script>"
 
 
 def build_widget(bot: CrampBot, web: WebSettings, *, limiter: RateLimiter | None = None,
