@@ -97,13 +97,13 @@
   panel.setAttribute("role", "dialog");
   panel.setAttribute("aria-label", title);
 
-  panel.setAttribute("aria-modal", "true");
   var notice = document.createElement("p");
   notice.className = "notice";
   notice.setAttribute("role", "alert");
   notice.textContent = notEnabled;
   var frame = null;
   var ready = false;
+  var focusOnReady = false;  // opened by the visitor (not by data-open on load): focus the box
 
   function showIcon(open) {
     launcher.innerHTML = open ? CLOSE_ICON : CHAT_ICON;  // fixed markup from this file only
@@ -122,7 +122,8 @@
     }
   }
 
-  function open() {
+  function open(options) {
+    var takeFocus = !(options && options.focus === false);
     if (!frame) {
       frame = document.createElement("iframe");
       frame.src = widgetUrl;
@@ -139,7 +140,8 @@
     launcher.classList.add("open");
     launcher.setAttribute("aria-expanded", "true");
     showIcon(true);
-    tellFrame("focus-box");
+    focusOnReady = takeFocus;
+    if (takeFocus) tellFrame("focus-box");
   }
 
   function close() {
@@ -157,7 +159,7 @@
     if (isOpen()) close(); else open();
   }
 
-  launcher.addEventListener("click", toggle);
+  launcher.addEventListener("click", function () { toggle(); });
   // The launcher is the dialog's last control: Tab from it goes back into the frame.
   launcher.addEventListener("keydown", function (event) {
     if (event.key !== "Tab" || !isOpen() || !ready || panel.classList.contains("refused")) return;
@@ -179,7 +181,7 @@
     if (word === "ready") {
       ready = true;
       panel.classList.remove("refused");
-      if (isOpen()) tellFrame("focus-box");
+      if (isOpen() && focusOnReady) tellFrame("focus-box");
     } else if (word === "close") {
       close();
       launcher.focus();
@@ -194,7 +196,7 @@
 
   function mount() {
     document.body.appendChild(host);
-    if (data.open === "true") open();
+    if (data.open === "true") open({ focus: false });  // the page's own focus stays put
   }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
 
