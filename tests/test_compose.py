@@ -117,3 +117,12 @@ def test_a_passage_retrieval_ranked_far_lower_cites_less(embedder):
     behind = select_evidence(question, [CAUSES, WORK], embedder, retrieval_scores=[1.0, 0.5])
     assert {u.number for u in behind} <= {u.number for u in equal}
     assert 2 not in {u.number for u in behind}
+
+
+def test_an_answer_quotes_at_most_six_sentences_whatever_it_selects(shared_retriever):
+    causes = [p for p in shared_retriever.load().passages
+              if p.section == "Causes of night pain in the calves"]
+    chosen = select_evidence("What causes calf cramps at night?", causes, shared_retriever.embedder,
+                             max_units=8, margin=5, other_margin=None, floor=-1)
+    assert len(chosen) >= 3
+    assert sum(len(display_sentences(unit.text)) for unit in chosen) <= 6
