@@ -247,6 +247,9 @@ class _Clauses:
         return self._starts[i] if i < len(self._starts) else self._length
 
 
+_WORD_BOUND_WINDOW = 2  # a cue with this short a window negates just the next words
+
+
 class _Negation:
     """NegEx-style check: a cue within a few words before (or after) a term, in its clause."""
 
@@ -298,10 +301,19 @@ class _Negation:
         # Pseudo-negations are blanked to the same length, so positions still fit `clause`.
         masked = (self._pseudo.sub(lambda m: " " * len(m.group(0)), clause) if self._pseudo
                   else clause)
-        before = [m for _, cue in self._before for m in cue.finditer(masked)
+        before = [(window, m) for window, cue in self._before for m in cue.finditer(masked)
                   if _WORD.search(masked, m.end())]  # a cue with nothing after it negates nothing
-        if before:
-            cut = min(m.start() for m in before)
+        # Russian "не" negates the word it stands before ("пот не идет и путаются мысли": the
+        # sweating stopped, the confusion is there); only its short window leaves the text.
+        for window, m in sorted(before, key=lambda wm: -wm[1].start()):
+            if window <= _WORD_BOUND_WINDOW and m.start() < len(clause):
+                words = list(_WORD.finditer(masked, m.end()))[:window]
+                stop = words[-1].end() if words else m.end()
+                clause = clause[:m.start()] + " " * (stop - m.start()) + clause[stop:]
+                masked = masked[:m.start()] + " " * (stop - m.start()) + masked[stop:]
+        wide = [m for window, m in before if window > _WORD_BOUND_WINDOW]
+        if wide:
+            cut = min(m.start() for m in wide)
             clause, masked = clause[:cut], masked[:cut]
         after = [m.end() for _, cue in self._after for m in cue.finditer(masked)]
         return clause[max(after):] if after else clause
