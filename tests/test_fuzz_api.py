@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from schemathesis.config import SchemathesisConfig
 
 import app
 from bot import texts
@@ -22,6 +24,7 @@ from web.feedback import FeedbackStore
 from served import serve  # noqa: E402  (tests/served.py)
 
 EXAMPLES_PER_OPERATION = 30
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +39,8 @@ def live_server(fake_settings, shared_retriever, tmp_path_factory):
 
 
 def operations(url: str):
-    schema = schemathesis.openapi.from_url(f"{url}/api/v1/openapi.json", timeout=10)
+    schema = schemathesis.openapi.from_url(f"{url}/api/v1/openapi.json", timeout=10,
+                                           config=SchemathesisConfig.from_path(CONFIG))
     return [result.ok() for result in schema.get_all_operations()]
 
 
@@ -66,7 +70,8 @@ def test_schemathesis_run_finds_no_failure(live_server, tmp_path):
     """`schemathesis run` as a person would use it: all its phases (examples, coverage,
     fuzzing, stateful) and default checks, bounded in examples and time."""
     run = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run", f"{live_server}/api/v1/openapi.json",
+        [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run",
+         f"{live_server}/api/v1/openapi.json",
          "--max-examples", "15", "--request-timeout", "30", "--workers", "1",
          "--report-dir", str(tmp_path), "--no-color"],
         capture_output=True, text=True, timeout=400, cwd=tmp_path)
