@@ -4,7 +4,8 @@ written from the selected source sentences and kept only when the checks support
 Checks, each of which drops the lead: it must be one whole sentence and no refusal; a claim that
 `verify_answer` finds supported by the units it cites (word recall + meaning + number, negation
 and antonym conflicts); no copy of a unit; no relation its units do not state ("X is Y", "X
-helps", "X causes": `relation_conflict`); and no content words that neither the question nor
+helps", "X causes": `relation_conflict`); no yes/no to another kind of question and no negation
+its units lack (`answer_form_conflict`); and no content words that neither the question nor
 the units contain (beyond a few connective words).
 """
 from __future__ import annotations
@@ -60,6 +61,30 @@ _CAUSE_IN_SOURCE = re.compile(r"\b(caus\w*|lead\w*|result\w*|due to|because|reas
                               re.IGNORECASE)
 
 
+# "Why do my calves cramp at night?" -> "No, the calf muscles do not cramp at night [1]." passed
+# the word checks: its unit says cramps occur "not only at night". A yes or a no answers only a
+# yes/no question, and a negation needs a unit that negates too ("not only" does not).
+_YES_NO_QUESTION = re.compile(r"^\W*(?:and |but |so )?(?:do|does|did|can|could|is|are|was|were|"
+                              r"should|will|would|may|might|has|have|had|must|shall|am)\b",
+                              re.IGNORECASE)
+_YES_OR_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+_NEGATED = re.compile(r"\b(no|not|never|cannot|none|nor|without)\b|n't\b", re.IGNORECASE)
+_NOT_A_NEGATION = re.compile(r"\bnot (?:only|just|always|necessarily)\b|\bno (?:matter|doubt)\b",
+                             re.IGNORECASE)
+
+
+def answer_form_conflict(claim: str, question: str, units: list[str]) -> bool:
+    """A yes or no to a question that is not a yes/no question, or a negation (a "No, ...")
+    that no unit states."""
+    # A follow-up is asked after the previous question ("Why ...? Is that dangerous ...?"): its
+    # own last sentence is what the yes or no would answer.
+    asked = [part for part in re.split(r"(?<=[?.!])\s+", question.strip()) if part] or [question]
+    if _YES_OR_NO.match(claim) and not _YES_NO_QUESTION.match(asked[-1]):
+        return True
+    negates = _NEGATED.search(_NOT_A_NEGATION.sub(" ", claim))
+    return bool(negates and not any(_NEGATED.search(_NOT_A_NEGATION.sub(" ", u)) for u in units))
+
+
 def relation_conflict(claim: str, units: list[str]) -> bool:
     """Whether the claim states a relation its units do not: "X is/are Y" where the units never
     predicate Y, or "X helps" / "X causes" where the units say nothing of the kind."""
@@ -108,7 +133,8 @@ def check_lead(draft: str, question: str, evidence: list[Evidence], shown: list[
         return Lead("", [])
     order = [int(p.id.rsplit("~", 1)[1]) for p in checked.used_passages]
     units = [order[n - 1] for n in claims[0].cited]
-    if relation_conflict(claims[0].text, [evidence[k - 1].text for k in units]):
+    cited = [evidence[k - 1].text for k in units]
+    if relation_conflict(claims[0].text, cited) or answer_form_conflict(claims[0].text, question, cited):
         return Lead("", [])
     known = content_words(question) | set().union(*(content_words(u.text) for u in evidence))
     new = content_words(claims[0].text) - known - _CONNECTIVES - COMMON_WORDS

@@ -63,3 +63,31 @@ def test_prompt_keeps_user_text_last_and_numbers_the_units():
 
 def test_the_lead_stream_stops_at_the_first_line_break():
     assert list(stream_lead(iter(["Yes, it can", " [1].\n2. More", " text"]))) == ["Yes, it can", " [1]."]
+
+
+NIGHT = ("Atherosclerosis of the legs. With such a diagnosis calf muscle cramps may occur not only "
+         "at night but also during the day while walking.")
+
+
+@pytest.mark.parametrize("claim, question, units, conflict", [
+    # a "No" the units do not say: "not only at night" is no negation
+    ("No, the calf muscles do not cramp at night [1].", "Why do my calves cramp at night?", (NIGHT,), True),
+    ("No, massage does not help with calf cramps.", "Does massage help with calf cramps?", (MASSAGE,), True),
+    # a yes or no answers only a yes/no question
+    ("Yes, cramps when swimming can be due to muscle strain.", "Why do I get leg cramps when swimming?",
+     (NIGHT,), True),
+    ("Yes, caffeine abuse can cause calf cramps.", "Can coffee cause calf cramps?", (COFFEE,), False),
+    ("Yes, it can be a symptom of gestational diabetes.",
+     "Why do my calves cramp at night? Is that dangerous in pregnancy?", (NIGHT,), False),
+])
+def test_a_lead_answers_in_the_form_the_question_asks(claim, question, units, conflict):
+    from bot.lead import answer_form_conflict
+
+    assert answer_form_conflict(claim, question, list(units)) is conflict
+
+
+def test_a_no_its_units_do_not_say_is_dropped(embedder):
+    evidence, shown = setup(NIGHT)
+    lead = check_lead("No, the calf muscles do not cramp at night [1].",
+                      "Why do my calves cramp at night?", evidence, shown, embedder)
+    assert lead.text == ""
