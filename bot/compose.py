@@ -125,7 +125,8 @@ def passage_units(passage: Passage) -> list[tuple[str, str]]:
         if units and _LEANS_BACK.match(sentence) and _ASKS.search(units[-1]):
             about[len(units) - 1] = units[-1]
             units[-1] = sentence  # "Why do swimmers cramp?" "This is due to...": show the answer
-        elif units and _LEANS_BACK.match(sentence) and len(units[-1]) + len(sentence) < _MAX_UNIT_CHARS:
+        elif (units and (_LEANS_BACK.match(sentence) or _names_the_last(units[-1], sentence))
+              and len(units[-1]) + len(sentence) < _MAX_UNIT_CHARS):
             units[-1] = f"{units[-1]} {sentence}"
         elif len(sentence.split()) <= _FRAGMENT_WORDS and not _ASKS.search(sentence):
             pending = sentence
@@ -136,6 +137,16 @@ def passage_units(passage: Passage) -> list[tuple[str, str]]:
     # Headings and questions the source asks itself are not claims.
     return [(u, f"{about.get(i, '')} {u}".strip()) for i, u in enumerate(units)
             if not _ASKS.search(u) and len(content_words(u)) >= 3]
+
+
+_DEFINITE = re.compile(r"^the\s+([a-z]{3,})\b", re.IGNORECASE)
+
+
+def _names_the_last(previous: str, sentence: str) -> bool:
+    """"... stroke them under the water." "The water will relax the muscles": "the" + a noun
+    the sentence before just named refers back to it, so the two read only together."""
+    match = _DEFINITE.match(sentence)
+    return bool(match and re.search(rf"\b{re.escape(match.group(1))}\b", previous, re.IGNORECASE))
 
 
 def _headed(heading: str, sentence: str) -> str:
