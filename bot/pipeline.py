@@ -297,18 +297,18 @@ class CrampBot:
         timings.total_s = time.perf_counter() - started
         return Answer(
             question=question, text=f"{reason} {texts.CANNOT_ANSWER_HINT}",
-            retrieved=results, declined=True, timings=timings,
+            retrieved=results, declined=True, timings=timings, disclaimer=texts.DISCLAIMER_NO_SOURCES,
         )
 
     def _red_flag_answer(self, question: str, flag: RedFlag, started: float) -> Answer:
         # Urgent advice only: the sources' self-care tips (massage, warm baths, exercise) could
         # hurt with a clot or a stroke, so no background is added to a red-flag reply.
         text = " ".join(part for part in (flag.advice, flag.avoid) if part)
-        return Answer(question=question, text=text, red_flag=True,
+        return Answer(question=question, text=text, red_flag=True, disclaimer=texts.DISCLAIMER_URGENT,
                       timings=Timings(total_s=time.perf_counter() - started))
 
     def _error_answer(self, question: str, message: str, started: float) -> Answer:
-        return Answer(question=question, text=message, error=True,
+        return Answer(question=question, text=message, error=True, disclaimer=texts.DISCLAIMER_NO_SOURCES,
                       timings=Timings(total_s=time.perf_counter() - started))
 
     def _guard_message(self, guard) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.generation.base import ChatMessage
-from bot.texts import DISCLAIMER, SOURCE_LINE, SYSTEM_PROMPT, USER_PROMPT
+from bot.texts import SOURCE_LINE, SYSTEM_PROMPT, USER_PROMPT, without_disclaimer
 from corpus.passage import Passage
 
 
@@ -44,7 +44,7 @@ def build_messages(
     for user_text, answer_text in recent:
         messages.append({"role": "user", "content": user_text})
         # The disclaimer is ours, not the model's: never teach the model to write it.
-        messages.append({"role": "assistant", "content": answer_text.replace(DISCLAIMER, "").strip()})
+        messages.append({"role": "assistant", "content": without_disclaimer(answer_text).strip()})
     messages.append({
         "role": "user",
         "content": USER_PROMPT.format(

@@ -141,7 +141,7 @@ def _condense(text: str, history: Sequence[tuple[str, str]], rewriter: Rewriter 
     for user, assistant in history[-2:]:
         turns.append(f"User: {plain_text_for_retrieval(user)[:_HISTORY_CHARS]}")
         # The disclaimer is the code's, not part of the answer: it would only spend the budget.
-        answer = plain_text_for_retrieval(assistant.replace(texts.DISCLAIMER, ""))
+        answer = plain_text_for_retrieval(texts.without_disclaimer(assistant))
         turns.append(f"Assistant: {answer[:_HISTORY_CHARS]}")
     messages: list[ChatMessage] = [
         {"role": "system", "content": texts.REWRITE_FOLLOW_UP},
@@ -150,7 +150,7 @@ def _condense(text: str, history: Sequence[tuple[str, str]], rewriter: Rewriter 
     ]
     rewritten = _rewrite(messages, rewriter, max_new_tokens)
     if rewritten is not None and not _condenses(rewritten, text, history):
-        log.info("follow-up rewrite discarded: %r", rewritten[:80])
+        log.debug("follow-up rewrite discarded: %r", rewritten[:80])
         return None
     return rewritten
 
@@ -207,7 +207,7 @@ def _rewrite(messages: list[ChatMessage], rewriter: Rewriter, max_new_tokens: in
     if not line or detect_language(line) != "en":
         # Small models sometimes answer in the user's language instead of rewriting; such a
         # reply is neither searchable English nor worth showing as "what was searched".
-        log.info("query rewrite discarded: %r", line[:80])
+        log.debug("query rewrite discarded: %r", line[:80])
         return None
     return line
 

@@ -1,6 +1,6 @@
 """Every fixed text the assistant shows or sends to the model, in one place.
 
-The code, never the model, appends DISCLAIMER to every reply (answers, refusals, errors).
+The code, never the model, appends one of DISCLAIMERS to every reply (answers, refusals, errors).
 Tests assert on these constants, so change wording here and nowhere else.
 """
 
@@ -8,6 +8,23 @@ DISCLAIMER = (
     "This is general information from the sources shown, not medical advice. "
     "Please consult a physician about your symptoms."
 )
+# A decline or an error shows no source; an urgent reply is safety advice, not the sources'.
+DISCLAIMER_NO_SOURCES = (
+    "This is general information, not medical advice. Please consult a physician about your "
+    "symptoms."
+)
+DISCLAIMER_URGENT = (
+    "This is general safety information, not a diagnosis. If this may be an emergency, call "
+    "your local emergency number now; otherwise please consult a physician today."
+)
+DISCLAIMERS = (DISCLAIMER, DISCLAIMER_NO_SOURCES, DISCLAIMER_URGENT)
+
+
+def without_disclaimer(reply: str) -> str:
+    """An earlier reply as the conversation history gives it back, without its disclaimer."""
+    for disclaimer in DISCLAIMERS:
+        reply = reply.replace(disclaimer, "")
+    return reply
 
 # Sentinel for "the sources do not cover this"; evaluation counts declines by this phrase.
 CANNOT_ANSWER = "My sources don't cover that question, so I can't answer it reliably."

@@ -211,7 +211,8 @@ def _answer_checks(
     """Fills `checks` for an answer; returns the counts metrics are summed from, and sentences."""
     counts: dict[str, int] = {}
     sentences: list[dict] = []
-    checks["disclaimer"] = answer.full_text.rstrip().endswith(texts.DISCLAIMER)
+    checks["disclaimer"] = (answer.disclaimer in texts.DISCLAIMERS
+                            and answer.full_text.rstrip().endswith(answer.disclaimer))
     if case.category == "in_scope":
         counts, sentences = _in_scope_checks(case, answer, judge, checks)
     elif case.category == "out_of_scope":

@@ -267,7 +267,7 @@ def test_page_greets_with_the_disclaimer_and_names_its_controls(fake_settings):
     page = app.build_app(bot, settings)
     chatbot = next(b for b in page.blocks.values() if isinstance(b, gr.Chatbot))
     assert "Hello &lt;b&gt;there&lt;/b&gt;" in chatbot.placeholder  # escaped, never HTML
-    assert html.escape(texts.DISCLAIMER) in chatbot.placeholder
+    assert html.escape(texts.DISCLAIMER_NO_SOURCES) in chatbot.placeholder
     textbox = next(b for b in page.blocks.values() if getattr(b, "elem_id", "") == "crampbot-message")
     assert textbox.label == labels.MESSAGE_BOX and textbox.submit_btn == labels.SEND
     buttons = [b.value for b in page.blocks.values() if isinstance(b, gr.Button)]

@@ -41,7 +41,7 @@ def test_off_topic_question_is_declined_without_calling_the_model(make_bot):
     answer = bot.ask("How do I change the oil in my car's engine?")
     assert answer.declined
     assert texts.CANNOT_ANSWER in answer.text
-    assert answer.full_text.endswith(texts.DISCLAIMER)
+    assert answer.full_text.endswith(texts.DISCLAIMER_NO_SOURCES)
     assert bot._generator.calls == []
 
 
@@ -52,13 +52,13 @@ def test_off_topic_question_is_declined_without_calling_the_model(make_bot):
 def test_empty_message_gets_a_gentle_prompt(make_bot, message, expected):
     answer = make_bot().ask(message)
     assert answer.error and answer.text == expected
-    assert answer.full_text.endswith(texts.DISCLAIMER)
+    assert answer.full_text.endswith(texts.DISCLAIMER_NO_SOURCES)
 
 
 def test_huge_message_is_refused_with_its_length(make_bot):
     answer = make_bot().ask("cramp " * 5000)
     assert answer.error and "6,000" in answer.text
-    assert answer.full_text.endswith(texts.DISCLAIMER)
+    assert answer.full_text.endswith(texts.DISCLAIMER_NO_SOURCES)
 
 
 def test_red_flag_message_starts_with_urgent_advice_and_skips_the_model(make_bot):
@@ -67,7 +67,7 @@ def test_red_flag_message_starts_with_urgent_advice_and_skips_the_model(make_bot
     assert answer.red_flag
     assert "112" in answer.text.split(".")[0] + answer.text.split(".")[1]
     assert bot._generator.calls == []
-    assert answer.full_text.endswith(texts.DISCLAIMER)
+    assert answer.full_text.endswith(texts.DISCLAIMER_URGENT)
 
 
 def test_internal_error_is_a_polite_reply_not_a_traceback(make_bot):
@@ -81,7 +81,7 @@ def test_internal_error_is_a_polite_reply_not_a_traceback(make_bot):
     answer = bot.ask(NIGHT)
     assert answer.error and answer.text == texts.INTERNAL_ERROR
     assert "boom" not in answer.full_text and "Traceback" not in answer.full_text
-    assert answer.full_text.endswith(texts.DISCLAIMER)
+    assert answer.full_text.endswith(texts.DISCLAIMER_NO_SOURCES)
 
 
 def test_injection_cannot_drop_the_disclaimer_or_leak_the_prompt(make_bot):
@@ -97,20 +97,20 @@ def test_injection_cannot_drop_the_disclaimer_or_leak_the_prompt(make_bot):
 
 def test_history_is_sent_without_disclaimer_and_limited_to_recent_turns(make_bot, fake_settings):
     bot = make_bot(mode="generated")
-    history = [(f"question {i}", f"answer {i}\n\n{texts.DISCLAIMER}") for i in range(6)]
+    history = [(f"question {i}", f"answer {i}\n\n{texts.DISCLAIMERS[i % 3]}") for i in range(6)]
     bot.ask("And what about at night, why do calves cramp?", history)
     answer_call = bot._generator.calls[-1]  # earlier calls may rewrite the query
     turns = fake_settings.generation.history_turns
     assert len(answer_call) == 2 + 2 * turns
     assert answer_call[1]["content"] == f"question {6 - turns}"
     for call in bot._generator.calls:
-        assert all(texts.DISCLAIMER not in m["content"] for m in call)
+        assert all(d not in m["content"] for m in call for d in texts.DISCLAIMERS)
 
 
 def test_model_that_declines_gives_a_declined_answer(make_bot):
     bot = make_bot(texts.CANNOT_ANSWER, mode="generated")
     answer = bot.ask(NIGHT)
-    assert answer.declined and answer.full_text.endswith(texts.DISCLAIMER)
+    assert answer.declined and answer.full_text.endswith(texts.DISCLAIMER_NO_SOURCES)
 
 
 def test_unsupported_answer_falls_back_to_cited_source_sentences(make_bot):
@@ -172,7 +172,7 @@ def test_heat_illness_worded_beside_the_rules_is_escalated_not_declined(make_bot
     answer = bot.ask("I've been working outside in the heat all day, my calves cramp, I feel "
                      "confused and my skin is hot and dry and I stopped sweating")
     assert answer.red_flag and not answer.declined
-    assert answer.full_text.endswith(texts.DISCLAIMER)
+    assert answer.full_text.endswith(texts.DISCLAIMER_URGENT)
     assert bot._generator.calls == []  # urgent advice first, no model
 
 

@@ -66,5 +66,5 @@ def test_the_bot_declines_an_uncovered_focus_naming_it_without_calling_the_model
     answer = bot.ask("Is quinine safe to take for night-time leg cramps?")
     assert answer.declined and "quinine" in answer.text
     assert answer.text.startswith(texts.NOT_COVERED.format(focus="quinine"))
-    assert answer.full_text.endswith(texts.DISCLAIMER)
+    assert answer.full_text.endswith(texts.DISCLAIMER_NO_SOURCES)
     assert bot._generator.calls == []

@@ -167,7 +167,7 @@ def test_axe_finds_no_serious_violation_on_the_page_before_and_after_an_answer(
     page = new_context(DESKTOP).new_page()
     page.goto(sites["app"] + "/")
     page.locator(BOX).wait_for()
-    assert page.locator(".cb-greeting").inner_text().count(texts.DISCLAIMER) == 1
+    assert page.locator(".cb-greeting").inner_text().count(texts.DISCLAIMER_NO_SOURCES) == 1
     assert page.locator("footer").is_hidden()  # no "Built with Gradio"
     assert_axe_clean(page.main_frame, "page, empty", heading_one=True)
     screenshot(page, "page-empty")

@@ -127,7 +127,9 @@ def test_red_flags_declines_and_refusals_come_flagged_with_the_disclaimer(served
     body = client.post("/api/v1/ask", json={"question": question}).json()
     assert body[flag] is True
     assert body["citations"] == []
-    assert body["disclaimer"] == texts.DISCLAIMER
+    # No source is shown: the disclaimer does not point at any; an urgent reply has its own.
+    expected = texts.DISCLAIMER_URGENT if flag == "red_flag" else texts.DISCLAIMER_NO_SOURCES
+    assert body["disclaimer"] == expected
     if flag == "error":
         assert body["answer"] == texts.EMPTY_MESSAGE
 

@@ -148,7 +148,7 @@ def greeting_html(web: WebSettings) -> str:
     """Shown in the empty chat: the clinic's greeting and the disclaimer, escaped."""
     return (
         f'<div class="cb-greeting"><p>{render.escape_text(web.greeting)}</p>'
-        f'<p class="cb-greeting-note">{render.escape_text(texts.DISCLAIMER)}</p></div>'
+        f'<p class="cb-greeting-note">{render.escape_text(texts.DISCLAIMER_NO_SOURCES)}</p></div>'
     )
 
 
