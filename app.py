@@ -53,6 +53,7 @@ from web.metrics import MeteredBot, Metrics, RequestMetrics  # noqa: E402
 from web.security import RateLimiter, protect  # noqa: E402
 from web.server import install_log_flood_guard, uvicorn_options  # noqa: E402
 from web.state import make_state, shared_state_unavailable  # noqa: E402
+from web.theme import require_readable  # noqa: E402
 from web.widget import (  # noqa: E402
     WIDGET_CSS, WIDGET_HEAD, WIDGET_PATH, build_widget, embed_script, widget_theme,
 )
@@ -75,6 +76,7 @@ def build_app(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | None 
               feedback: FeedbackStore | None = None) -> gr.Blocks:
     """The full chat page. Launch it with `launch_options(settings)` (Gradio 6 takes the CSS
     at launch), or mount it with the same css, as `build_server` does."""
+    require_readable(settings.web)
     name = settings.web.clinic_name
     with gr.Blocks(title=name, analytics_enabled=False, fill_height=True) as page:
         gr.HTML(

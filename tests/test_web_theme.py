@@ -48,3 +48,13 @@ def test_dark_mode_lightens_the_clinic_colour_where_it_is_text():
     _, dark = clinic_colours(WebSettings(primary_color="#0f766e"))
     assert dark["color_accent"] != "#0f766e"
     assert contrast_ratio(dark["color_accent"], "#27272a") >= 4.5
+
+
+def test_the_app_refuses_clinic_colours_visitors_could_not_read(fake_settings):
+    from app import build_app
+    from bot.errors import ConfigError
+
+    unreadable = fake_settings.model_copy(update={"web": fake_settings.web.model_copy(
+        update={"primary_color": "#f98e44"})})  # orange: 2.2:1 on white
+    with pytest.raises(ConfigError, match="hard to read.*primary_color on white"):
+        build_app(None, unreadable)

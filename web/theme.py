@@ -6,6 +6,7 @@ import inspect
 
 import gradio as gr
 
+from bot.errors import ConfigError
 from bot.settings import WebSettings
 
 
@@ -111,3 +112,12 @@ def _mix(colour: str, share: float, other: str = "#ffffff") -> str:
         for i in (1, 3, 5)
     ]
     return "#" + "".join(f"{value:02x}" for value in channels)
+
+
+def require_readable(web: WebSettings) -> None:
+    """Refuse clinic colours that would make the page's or widget's text hard to read."""
+    problems = colour_problems(web)
+    if problems:
+        raise ConfigError(
+            "The clinic's colours are hard to read (WCAG AA asks 4.5:1): " + "; ".join(problems)
+            + ". Choose a darker web.primary_color or another web.on_primary_color.")
