@@ -45,6 +45,16 @@ def test_a_question_the_source_asks_itself_is_not_shown_but_says_what_the_answer
     assert "Why do swimmers" in about and "?" not in unit
 
 
+def test_a_sentence_naming_the_last_ones_noun_with_the_reads_with_it():
+    bath = passage("Alternatively, try baths with warm water. Lightly stroke the legs under the "
+                   "water. The water will relax the muscles and relieve spasm. The calves "
+                   "are among the most common places of such sensations.", pid="t#5")
+    units = [unit for unit, _ in passage_units(bath)]
+    assert "Lightly stroke the legs under the water. The water will relax" in " | ".join(units)
+    assert not any(unit.startswith("The water") for unit in units)
+    assert any(unit.startswith("The calves") for unit in units)  # "calves" was not named before
+
+
 def test_a_chunk_starting_with_a_pronoun_drops_the_sentence_it_cannot_explain():
     units = [unit for unit, _ in passage_units(ADVICE)]
     assert not any(u.startswith("This in turn") for u in units)
