@@ -96,7 +96,23 @@ def relation_conflict(claim: str, units: list[str]) -> bool:
             return True
     if _BENEFIT.search(claim) and not _CAUSE.search(claim) and not _BENEFIT_IN_SOURCE.search(joined):
         return True
+    if _agent_missing(claim, joined):
+        return True
     return bool(_CAUSE.search(claim) and not _BENEFIT.search(claim) and not _CAUSE_IN_SOURCE.search(joined))
+
+
+def _agent_missing(claim: str, joined: str) -> bool:
+    """"Swimming can help against leg cramps by relaxing the muscles" from "The water [of a warm
+    bath] will relax the muscles": what the claim says helps or causes must be named by its
+    units, not only by the question."""
+    verb = _BENEFIT.search(claim) or _CAUSE.search(claim)
+    if verb is None:
+        return False
+    agent = content_words(_YES_OR_NO.sub("", claim[:verb.start()])) - COMMON_WORDS - _CONNECTIVES
+    if not agent:
+        return False
+    named = {word[:5] for word in content_words(joined)}
+    return not any(word[:5] in named for word in agent)
 
 
 def lead_messages(question: str, evidence: list[Evidence]) -> list[ChatMessage]:

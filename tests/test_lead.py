@@ -91,3 +91,16 @@ def test_a_no_its_units_do_not_say_is_dropped(embedder):
     lead = check_lead("No, the calf muscles do not cramp at night [1].",
                       "Why do my calves cramp at night?", evidence, shown, embedder)
     assert lead.text == ""
+
+
+WATER = ("Lightly stroke them under the water. The water will relax the muscles and relieve spasm.")
+
+
+@pytest.mark.parametrize("claim, units, conflict", [
+    ("Swimming can help against leg cramps by relaxing the muscles [1].", (WATER,), True),
+    ("Yes, massage can help with calf cramps [1].", (MASSAGE,), False),
+    ("Yes, caffeine abuse can cause calf cramps [1].", (COFFEE,), False),
+    ("Eating pork, eggs and fish helps prevent calf cramps [1].", (FOODS,), False),
+])
+def test_what_a_lead_says_helps_or_causes_is_named_by_its_units(claim, units, conflict):
+    assert relation_conflict(claim, list(units)) is conflict
