@@ -203,8 +203,9 @@ def select_evidence(
     asked -= COMMON_WORDS
     cues = _intent_cues(focus or question)
     lexical = _LEXICAL_WEIGHT * (2 if focus else 1)
+    top = max(retrieval_scores or [0.0])
     prior = [0.0] * len(shown) if retrieval_scores is None else [
-        _PRIOR_WEIGHT * (score - max(retrieval_scores)) for score in retrieval_scores]
+        _PRIOR_WEIGHT * (score - top) for score in retrieval_scores]
     scores = [
         float(cosine) + lexical * lexical_recall(asked, content_words(about)) + prior[number - 1]
         + _SECTION_WEIGHT * float(section_cosines[number - 1]) - _RANK_BONUS * (number - 1)
@@ -234,6 +235,7 @@ def select_evidence(
 
 
 _FOLLOWER_MARGIN = 0.6
+_MAX_FOLLOWERS = 2
 # A reader takes in a handful of sentences; past six quoted ones (plus the lead) the extra units
 # were rarely the ones a good answer needs (dev must-mention equal at 6 and 99, 0.631 at 5).
 _MAX_SENTENCES = 6
@@ -251,7 +253,6 @@ def _within_sentences(chosen: list[int], candidates: list, limit: int) -> list[i
         kept.append(index)
         total += count
     return kept
-_MAX_FOLLOWERS = 2
 
 
 def _starts_item(unit: str) -> bool:

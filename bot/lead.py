@@ -78,7 +78,7 @@ def answer_form_conflict(claim: str, question: str, units: list[str]) -> bool:
     that no unit states."""
     # A follow-up is asked after the previous question ("Why ...? Is that dangerous ...?"): its
     # own last sentence is what the yes or no would answer.
-    asked = [part for part in re.split(r"(?<=[?.!])\s+", question.strip()) if part] or [question]
+    asked = split_sentences(question) or [question]
     if _YES_OR_NO.match(claim) and not _YES_NO_QUESTION.match(asked[-1]):
         return True
     negates = _NEGATED.search(_NOT_A_NEGATION.sub(" ", claim))

@@ -81,6 +81,7 @@ class CrampBot:
     def warm_up(self) -> None:
         """Load the index, the embedder and the model now instead of on the first question."""
         self.retriever.load()
+        _ = self.topic  # embeds every unit of the sources: at start-up, not in a visitor's question
         _ = self.generator
 
     # -- public API ------------------------------------------------------------------------
@@ -137,7 +138,6 @@ class CrampBot:
             return
 
         context = self._context(results)
-        shown = [r.passage for r in context]
         # What the model reads as the question: a non-English question reaches it as its English
         # search text (asked in Russian, the model answered in Russian, which cannot be checked
         # against the English sources: bot/texts.py, SYSTEM_PROMPT).
@@ -146,7 +146,8 @@ class CrampBot:
         asked = query.standalone_question or (
             query.text if query.follow_up or not english else plain_text_for_retrieval(message))
         if self.settings.answer.mode == "generated":
-            answer = yield from self._generated(asked, question, shown, results, history, timings, started)
+            answer = yield from self._generated(asked, question, [r.passage for r in context],
+                                                results, history, timings, started)
         else:
             # A follow-up searched with the previous question: its own words lead the choice
             # (a model rewrite already says what it asks).
