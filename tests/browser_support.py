@@ -248,3 +248,18 @@ def axe_violations(frame, include: str | None = None) -> list[dict]:
       return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
         nodes: v.nodes.slice(0, 5).map(n => ({target: n.target, summary: n.failureSummary}))}));
     }""", [include, AXE_TAGS])
+
+
+# The example clinic's site (examples/clinic-site) and the address its pages name for our server.
+CLINIC_SITE = Path(__file__).resolve().parent.parent / "examples" / "clinic-site"
+SITE_APP_URL = "http://127.0.0.1:7860"  # what the example pages say; replaced by the test's URL
+
+
+def clinic_settings(fake_settings, **web_fields):
+    """The example site's own crampbot.json, with the test's changes (origins, limits)."""
+    import json
+
+    from bot.settings import WebSettings
+
+    example = json.loads((CLINIC_SITE / "crampbot.json").read_text(encoding="utf-8"))["web"]
+    return fake_settings.model_copy(update={"web": WebSettings(**{**example, **web_fields})})

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,18 +17,15 @@ import app  # noqa: E402
 from bot import texts  # noqa: E402
 from bot.generation.fake import FakeGenerator  # noqa: E402
 from bot.pipeline import CrampBot  # noqa: E402
-from bot.settings import WebSettings  # noqa: E402
 from browser_support import (  # noqa: E402
-    ARTIFACTS_DIR, HOST, axe_violations, chromium_browser, free_port, record_outside_requests,
-    serve_asgi_in_thread, serve_directory,
+    ARTIFACTS_DIR, CLINIC_SITE, HOST, SITE_APP_URL, axe_violations, chromium_browser,
+    clinic_settings, free_port, record_outside_requests, serve_asgi_in_thread, serve_directory,
 )
 from web import labels  # noqa: E402
 from web.feedback import FeedbackStore  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-CLINIC_SITE = Path(__file__).resolve().parent.parent / "examples" / "clinic-site"
-SITE_APP_URL = "http://127.0.0.1:7860"  # what the example pages say; replaced by the test's URL
 NIGHT = "Why do my calves cramp at night?"
 SWIMMING = "What helps against leg cramps when swimming?"
 FAST_MS = 60_000
@@ -50,10 +46,9 @@ def sites(fake_settings, shared_retriever, tmp_path_factory):
     """Our server (page, widget, embed.js), the example clinic's site on an allowed origin,
     and the same site on an origin that is not allowed."""
     clinic_port, foreign_port = free_port(), free_port()
-    example = json.loads((CLINIC_SITE / "crampbot.json").read_text(encoding="utf-8"))["web"]
-    web = WebSettings(**{**example, "allowed_origins": [f"http://{HOST}:{clinic_port}"],
-                         "rate_limit_per_minute": 1000})
-    settings = fake_settings.model_copy(update={"web": web})
+    settings = clinic_settings(fake_settings, allowed_origins=[f"http://{HOST}:{clinic_port}"],
+                               rate_limit_per_minute=1000)
+    web = settings.web
     bot = CrampBot(settings, generator=FakeGenerator())
     bot.retriever = shared_retriever
     feedback = FeedbackStore(tmp_path_factory.mktemp("feedback") / "feedback.jsonl")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,17 +16,14 @@ import app  # noqa: E402
 from bot import texts  # noqa: E402
 from bot.generation.fake import FakeGenerator  # noqa: E402
 from bot.pipeline import CrampBot  # noqa: E402
-from bot.settings import WebSettings  # noqa: E402
 from browser_support import (  # noqa: E402
-    ARTIFACTS_DIR, HOST, free_port, chromium_browser, record_outside_requests,
-    serve_asgi_in_thread, serve_directory,
+    ARTIFACTS_DIR, CLINIC_SITE, HOST, SITE_APP_URL, chromium_browser, clinic_settings, free_port,
+    record_outside_requests, serve_asgi_in_thread, serve_directory,
 )
 from web.feedback import FeedbackStore, read_feedback  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-CLINIC_SITE = Path(__file__).resolve().parent.parent / "examples" / "clinic-site"
-SITE_APP_URL = "http://127.0.0.1:7860"  # what the example pages say; replaced by the test's URL
 NIGHT = "Why do my calves cramp at night?"
 FAST_MS = 60_000  # a reply with the scripted model
 BLOCKED_MS = 5_000  # how long a blocked frame gets to show anything at all
@@ -41,12 +37,6 @@ class CountingBot(CrampBot):
     def ask(self, question, history=()):
         self.api_questions += 1
         return super().ask(question, history)
-
-
-def clinic_settings(fake_settings, **web_fields):
-    """The example site's own crampbot.json, with the test's origins."""
-    example = json.loads((CLINIC_SITE / "crampbot.json").read_text(encoding="utf-8"))["web"]
-    return fake_settings.model_copy(update={"web": WebSettings(**{**example, **web_fields})})
 
 
 @pytest.fixture(scope="module")
