@@ -58,6 +58,9 @@ class Answer:
     standalone_question: str | None = None  # rewritten follow-up / translated question, if any
     timings: Timings = field(default_factory=Timings)
     disclaimer: str = DISCLAIMER
+    # The question's language ("en", "ru": a catalog of bot/locales), told once by the input
+    # guard: the disclaimer, declines and labels are in it; the body is English for now.
+    lang: str = "en"
 
     @property
     def full_text(self) -> str:

@@ -11,32 +11,25 @@ from __future__ import annotations
 import html
 import re
 
+from bot import texts
 from bot.answer import Answer, Citation
 
-# Labels of the chat page itself (not assistant replies, which live in bot/texts.py).
-SEARCHING = "Searching the sources..."
-WRITING = "Writing the answer from {count} passages..."
-CHECKING = "Draft, being checked against the sources..."
-SOURCES = "Sources"
-ORIGINAL_WORDING = "Original wording"
+# Labels of the chat page itself (not assistant replies); their wording in every language is in
+# bot/locales/*.json. The constants are the English ones; the functions take a `lang`.
+SEARCHING = texts.t("SEARCHING")
+WRITING = texts.t("WRITING")
+CHECKING = texts.t("CHECKING")
+SOURCES = texts.t("SOURCES")
+ORIGINAL_WORDING = texts.t("ORIGINAL_WORDING")
 # Each badge names what the code checked, no more: word overlap and meaning similarity with the
 # cited passage, and no number, negation or opposite the passage lacks. It does not prove a claim.
-VERIFIED_BADGE = "{percent}% of sentences matched to their sources"
-VERIFIED_BADGE_TITLE = (
-    "Share of the model's sentences whose words and meaning match the passage they cite, with no "
-    "number, negation or opposite the passage lacks. A match is not a proof."
-)
-EXTRACTIVE_BADGE = "quoted from the sources"
-EXTRACTIVE_BADGE_TITLE = (
-    "These sentences are the sources' own (machine-translation errors repaired); nothing was "
-    "written by the language model."
-)
-LEAD_BADGE = "first sentence written by the model, matched to its sources"
-LEAD_BADGE_TITLE = (
-    "The first sentence was written by the language model from the quoted sentences and kept "
-    "only because its words and meaning match them; the sentences after it are quoted."
-)
-NO_SECTION = "Introduction"
+VERIFIED_BADGE = texts.t("VERIFIED_BADGE")
+VERIFIED_BADGE_TITLE = texts.t("VERIFIED_BADGE_TITLE")
+EXTRACTIVE_BADGE = texts.t("EXTRACTIVE_BADGE")
+EXTRACTIVE_BADGE_TITLE = texts.t("EXTRACTIVE_BADGE_TITLE")
+LEAD_BADGE = texts.t("LEAD_BADGE")
+LEAD_BADGE_TITLE = texts.t("LEAD_BADGE_TITLE")
+NO_SECTION = texts.t("NO_SECTION")
 
 _CITATION_MARKER = re.compile(r"\[(\d+)\]")
 
@@ -82,13 +75,13 @@ def render_status(text: str) -> str:
     return f'<div class="cb-reply"><div class="cb-status">{escape_text(text)}</div></div>'
 
 
-def render_draft(draft: str, disclaimer: str, status: str | None = None) -> str:
+def render_draft(draft: str, disclaimer: str, status: str | None = None, lang: str = "en") -> str:
     """The model's unverified text as it streams, marked as a draft, disclaimer already below."""
     parts = ['<div class="cb-reply">']
     if status:
         parts.append(f'<div class="cb-status">{escape_text(status)}</div>')
     parts.append(f'<div class="cb-answer cb-draft">{escape_text(draft)}</div>')
-    parts.append(f'<div class="cb-draft-note">{escape_text(CHECKING)}</div>')
+    parts.append(f'<div class="cb-draft-note">{escape_text(texts.t("CHECKING", lang))}</div>')
     parts.append(render_disclaimer(disclaimer))
     parts.append("</div>")
     return "".join(parts)
@@ -105,7 +98,7 @@ def render_answer(answer: Answer) -> str:
         render_badges(answer),
     ]
     if answer.citations:
-        parts.append(render_sources(answer.citations))
+        parts.append(render_sources(answer.citations, answer.lang))
     parts.append(render_disclaimer(answer.disclaimer))
     parts.append("</div>")
     return "".join(parts)
@@ -114,15 +107,18 @@ def render_answer(answer: Answer) -> str:
 def render_badges(answer: Answer) -> str:
     """Small pills that say how the answer was made and what was checked; green only when every
     model-written sentence passed its check."""
-    badges = []
+    badges, lang = [], answer.lang
     if answer.citations and answer.composed and not answer.extractive:
-        badges.append(_badge("cb-verified", LEAD_BADGE, LEAD_BADGE_TITLE))
+        badges.append(_badge("cb-verified", texts.t("LEAD_BADGE", lang),
+                             texts.t("LEAD_BADGE_TITLE", lang)))
     elif answer.citations and not answer.extractive and answer.verified_fraction is not None:
         percent = round(100 * answer.verified_fraction)
         kind = "cb-verified" if percent == 100 else "cb-partly"
-        badges.append(_badge(kind, VERIFIED_BADGE.format(percent=percent), VERIFIED_BADGE_TITLE))
+        badges.append(_badge(kind, texts.t("VERIFIED_BADGE", lang).format(percent=percent),
+                             texts.t("VERIFIED_BADGE_TITLE", lang)))
     if answer.extractive or (answer.composed and answer.citations):
-        badges.append(_badge("cb-extractive", EXTRACTIVE_BADGE, EXTRACTIVE_BADGE_TITLE))
+        badges.append(_badge("cb-extractive", texts.t("EXTRACTIVE_BADGE", lang),
+                             texts.t("EXTRACTIVE_BADGE_TITLE", lang)))
     return f'<div class="cb-badges">{"".join(badges)}</div>' if badges else ""
 
 
@@ -131,24 +127,25 @@ def _badge(kind: str, label: str, title: str) -> str:
             f"{escape_text(label)}</span>")
 
 
-def render_sources(citations: list[Citation]) -> str:
-    cards = "".join(render_source_card(citation) for citation in citations)
-    return (f'<div class="cb-sources"><div class="cb-sources-title">{escape_text(SOURCES)}</div>'
-            f"{cards}</div>")
+def render_sources(citations: list[Citation], lang: str = "en") -> str:
+    cards = "".join(render_source_card(citation, lang) for citation in citations)
+    title = escape_text(texts.t("SOURCES", lang))
+    return f'<div class="cb-sources"><div class="cb-sources-title">{title}</div>{cards}</div>'
 
 
-def render_source_card(citation: Citation) -> str:
+def render_source_card(citation: Citation, lang: str = "en") -> str:
     """One cited passage: number, source title, section, text with the supporting sentence
     highlighted, and the raw (machine-translated) wording behind a disclosure."""
     passage = citation.passage
+    section, wording = passage.section or texts.t("NO_SECTION", lang), texts.t("ORIGINAL_WORDING", lang)
     head = (
         f'<div class="cb-card-head"><span class="cb-card-num">[{citation.number}]</span>'
         f'<span class="cb-card-title">{escape_text(passage.title)}</span>'
-        f'<span class="cb-card-section">{escape_text(passage.section or NO_SECTION)}</span></div>'
+        f'<span class="cb-card-section">{escape_text(section)}</span></div>'
     )
     text = highlight_sentence(passage.text, citation.supporting_sentence)
     original = (
-        f'<details class="cb-original"><summary>{escape_text(ORIGINAL_WORDING)}</summary>'
+        f'<details class="cb-original"><summary>{escape_text(wording)}</summary>'
         f'<div class="cb-original-text">{escape_text(passage.original)}</div></details>'
     )
     return f'<div class="cb-card">{head}<div class="cb-passage">{text}</div>{original}</div>'

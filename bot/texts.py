@@ -1,23 +1,61 @@
 """Every fixed text the assistant shows or sends to the model, in one place.
 
-The code, never the model, appends one of DISCLAIMERS to every reply (answers, refusals, errors).
-Tests assert on these constants, so change wording here and nowhere else.
-"""
+What a visitor sees is in one catalog per language, bot/locales/<lang>.json (same keys in each;
+a language is added by adding its catalog). `t(key, lang)` looks a text up; the English texts
+also keep their constant names here (DISCLAIMER, CANNOT_ANSWER...), which tests and callers use.
+The model prompts below are English only and are not in the catalogs.
 
-DISCLAIMER = (
-    "This is general information from the sources shown, not medical advice. "
-    "Please consult a physician about your symptoms."
-)
+The code, never the model, appends one of DISCLAIMERS to every reply (answers, refusals, errors).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+LOCALES_DIR = Path(__file__).resolve().parent / "locales"
+
+
+def _load_catalogs() -> dict[str, dict]:
+    catalogs = {}
+    for path in sorted(LOCALES_DIR.glob("*.json")):
+        entries = json.loads(path.read_text(encoding="utf-8"))
+        catalogs[path.stem] = {k: v for k, v in entries.items() if not k.startswith("_")}
+    return catalogs
+
+
+CATALOGS: dict[str, dict] = _load_catalogs()
+# English first: it is the fallback, and the language of the sources every answer is checked on.
+# (No string constant names it: evals/metrics.py reads every upper-case string here as a shown text.)
+LANGUAGES: tuple[str, ...] = ("en", *sorted(set(CATALOGS) - {"en"}))
+
+
+def language(lang: str | None) -> str:
+    """`lang` if a catalog exists for it ("ru", "ru-RU" -> "ru"), else English."""
+    lang = (lang or "").strip().lower().replace("_", "-")
+    if lang in CATALOGS:
+        return lang
+    base = lang.split("-")[0]
+    return base if base in CATALOGS else LANGUAGES[0]
+
+
+def t(key: str, lang: str | None = None):
+    """The text `key` in `lang` (English when there is no catalog for it); KeyError if unknown."""
+    return CATALOGS[language(lang)][key]
+
+
+def in_every_language(key: str) -> tuple[str, ...]:
+    return tuple(CATALOGS[lang][key] for lang in LANGUAGES)
+
+
+_EN = CATALOGS["en"]
+
+DISCLAIMER = _EN["DISCLAIMER"]
 # A decline or an error shows no source; an urgent reply is safety advice, not the sources'.
-DISCLAIMER_NO_SOURCES = (
-    "This is general information, not medical advice. Please consult a physician about your "
-    "symptoms."
-)
-DISCLAIMER_URGENT = (
-    "This is general safety information, not a diagnosis. If this may be an emergency, call "
-    "your local emergency number now; otherwise please consult a physician today."
-)
-DISCLAIMERS = (DISCLAIMER, DISCLAIMER_NO_SOURCES, DISCLAIMER_URGENT)
+DISCLAIMER_NO_SOURCES = _EN["DISCLAIMER_NO_SOURCES"]
+DISCLAIMER_URGENT = _EN["DISCLAIMER_URGENT"]
+_DISCLAIMER_KEYS = ("DISCLAIMER", "DISCLAIMER_NO_SOURCES", "DISCLAIMER_URGENT")
+# Every disclaimer in every language: evaluation checks a reply's disclaimer is one of them.
+DISCLAIMERS = tuple(text for key in _DISCLAIMER_KEYS for text in in_every_language(key))
 
 
 def without_disclaimer(reply: str) -> str:
@@ -26,34 +64,23 @@ def without_disclaimer(reply: str) -> str:
         reply = reply.replace(disclaimer, "")
     return reply
 
-# Sentinel for "the sources do not cover this"; evaluation counts declines by this phrase.
-CANNOT_ANSWER = "My sources don't cover that question, so I can't answer it reliably."
-CANNOT_ANSWER_HINT = (
-    "I can answer questions about calf and leg cramps: their causes, prevention and what helps."
-)
+# Sentinel for "the sources do not cover this"; evaluation counts declines by Answer.declined.
+CANNOT_ANSWER = _EN["CANNOT_ANSWER"]
+CANNOT_ANSWER_HINT = _EN["CANNOT_ANSWER_HINT"]
 
 # The question names something the sources never mention (bot/scope.py): say what, and who can
 # answer it. Evaluation counts it as a decline through Answer.declined.
-NOT_COVERED = (
-    "My sources don't cover {focus}, so I can't answer that reliably; a physician or pharmacist "
-    "can."
-)
-NOT_COVERED_JOIN = " or "
+NOT_COVERED = _EN["NOT_COVERED"]
+NOT_COVERED_JOIN = _EN["NOT_COVERED_JOIN"]
 
-EMPTY_MESSAGE = "Please type a question about leg or calf cramps."
-MESSAGE_TOO_LONG = (
-    "Your message is {length:,} characters long; please keep it under {limit:,} characters "
-    "and ask one question at a time."
-)
-NOT_TEXT = "Your message does not look like text; please type your question in words."
-INTERNAL_ERROR = "Something went wrong on our side while answering; please try again in a moment."
-MODEL_LOADING = "The language model is loading (about a minute the first time)..."
-MODEL_MISSING = (
-    "The language model '{model}' is not available: {reason} Install it with "
-    "`bash scripts/run.sh chat` or point CRAMPBOT_GENERATION__MODEL at a model folder or .gguf file."
-)
-EXTRACTIVE_INTRO = "Here is what the sources say:"
-UNVERIFIED_TAG = "(unverified)"  # marks a kept sentence no shown passage supports
+EMPTY_MESSAGE = _EN["EMPTY_MESSAGE"]
+MESSAGE_TOO_LONG = _EN["MESSAGE_TOO_LONG"]
+NOT_TEXT = _EN["NOT_TEXT"]
+INTERNAL_ERROR = _EN["INTERNAL_ERROR"]
+MODEL_LOADING = _EN["MODEL_LOADING"]
+MODEL_MISSING = _EN["MODEL_MISSING"]
+EXTRACTIVE_INTRO = _EN["EXTRACTIVE_INTRO"]
+UNVERIFIED_TAG = _EN["UNVERIFIED_TAG"]  # marks a kept sentence no shown passage supports
 
 # Measured with the default 1.5B model (/tmp probes, then bench/prompt_formats.py): any prompt that
 # told the model to "reply exactly <refusal>" made it refuse EVERY question, in scope or not. The
@@ -90,23 +117,15 @@ TRANSLATE_QUESTION = (
 )
 
 # The web widget, the JSON API and their controls (web/, app.py).
-WIDGET_GREETING = (
-    "Hello! I answer questions about leg and calf cramps from our clinic's sources, and show "
-    "you the passages each answer comes from."
-)
-WIDGET_LAUNCHER_LABEL = "Questions about leg cramps?"
-WIDGET_SUBTITLE = "Answers from our sources · not a diagnosis"
-RATE_LIMITED = (
-    "You have asked a lot of questions in a short time; please try again in a minute."
-)
-REQUEST_TOO_LARGE = "This request is too large; please send a shorter question."
-ORIGIN_NOT_ALLOWED = "This website is not allowed to use the assistant."
-CONVERSATION_NOT_FOUND = (
-    "This conversation has expired or does not exist; please start a new one without a "
-    "conversation_id."
-)
-ANSWER_NOT_FOUND = "That answer is no longer known; feedback can be given on recent answers only."
-HISTORY_AND_CONVERSATION = "Send either a conversation_id or a history, not both."
+WIDGET_GREETING = _EN["WIDGET_GREETING"]
+WIDGET_LAUNCHER_LABEL = _EN["WIDGET_LAUNCHER_LABEL"]
+WIDGET_SUBTITLE = _EN["WIDGET_SUBTITLE"]
+RATE_LIMITED = _EN["RATE_LIMITED"]
+REQUEST_TOO_LARGE = _EN["REQUEST_TOO_LARGE"]
+ORIGIN_NOT_ALLOWED = _EN["ORIGIN_NOT_ALLOWED"]
+CONVERSATION_NOT_FOUND = _EN["CONVERSATION_NOT_FOUND"]
+ANSWER_NOT_FOUND = _EN["ANSWER_NOT_FOUND"]
+HISTORY_AND_CONVERSATION = _EN["HISTORY_AND_CONVERSATION"]
 
 # Composed answers (bot/compose.py, bot/lead.py): the code picks the source sentences that
 # answer the question and shows them, cited; the model only writes one short sentence in front

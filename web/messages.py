@@ -1,7 +1,9 @@
 """Texts of the web layer's own replies (timeouts, readiness, feedback limits), beside the
-ones in bot/texts.py that the bot and the pages share."""
+ones in bot/texts.py that the bot and the pages share. Every language's wording is in
+bot/locales/*.json; these are the English ones."""
+from bot import texts
 
-REQUEST_TIMEOUT = "The request took too long to arrive; please send it again."
-FEEDBACK_RATE_LIMITED = "Too many votes from your address; please wait a minute."
-HEADERS_TOO_LARGE = "The request's headers are too large."
-STATE_UNAVAILABLE = "The assistant is briefly unavailable; please try again in a few seconds."
+REQUEST_TIMEOUT = texts.t("REQUEST_TIMEOUT")
+FEEDBACK_RATE_LIMITED = texts.t("FEEDBACK_RATE_LIMITED")
+HEADERS_TOO_LARGE = texts.t("HEADERS_TOO_LARGE")
+STATE_UNAVAILABLE = texts.t("STATE_UNAVAILABLE")
