@@ -1,6 +1,8 @@
-"""The JSON API for a clinic's own front end: ask (with a conversation), give feedback, health.
+"""The JSON API for a clinic's own front end: ask (with a conversation, also streamed as
+Server-Sent Events by web/stream.py), give feedback, health; and, by web/openai_compat.py,
+OpenAI's chat-completions API under /v1 for existing chat clients.
 
-Documented by FastAPI's OpenAPI schema at /api/v1/openapi.json. A conversation is either kept
+Documented by FastAPI's OpenAPI schema at /api/v1/openapi.json (and docs/api.md). A conversation is either kept
 here (send back the `conversation_id` you got) or by the client (send `history`), so several
 replicas need no shared state when clients send their history.
 """
@@ -8,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.types import ASGIApp, Receive, Scope, Send
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -26,8 +30,11 @@ from web.feedback import FeedbackStore, answer_subject
 from web.limits import abridged, compact
 from web.security import client_key, retry_after_header
 from web.state import Conversations, Limiter, ServerState, make_state
+from web.stream import answer_events
 
 PREFIX = "/api/v1"
+# Paths whose wrong methods get 405 (ApiMethods): this API's and the OpenAI-compatible one's.
+API_PREFIXES = (PREFIX + "/", "/v1/")
 log = logging.getLogger("crampbot.api")
 # Ids are the server's own secrets.token_urlsafe values: anything else is refused with 422.
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -131,36 +138,72 @@ _ASK_ERRORS = {
 }
 
 
+_STREAM_DESCRIPTION = (
+    "The answer of POST /api/v1/ask as Server-Sent Events (`event:` names the kind, `data:` is "
+    "JSON): `status` {text}* while waiting, `retrieved` {passages} once the sources are found, "
+    "`delta` {text}* the draft as the model writes it (unverified: replaced by the answer), then "
+    "`done` with the fields of /api/v1/ask's reply. An error once the stream has begun is an "
+    "`error` {detail} event instead of `done`. Refusals before it begins (rate limit, unknown "
+    "conversation, invalid body...) are the same status codes as /api/v1/ask's.")
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A question let through the rate limit, with the conversation it continues."""
+
+    question: str
+    conversation_id: str | None
+    history: list[tuple[str, str]]
+
+
 def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = None,
                feedback: FeedbackStore, state: ServerState | None = None) -> APIRouter:
-    """The /api/v1 routes, answering with `bot` under the given controls; `state` holds the
-    limits, conversations and recent answers (web/state.py), `limiter` overrides its ask limit."""
+    """The /api/v1 routes and the OpenAI-compatible /v1 ones, answering with `bot` under the
+    given controls; `state` holds the limits, conversations and recent answers (web/state.py),
+    `limiter` overrides its ask limit."""
+    from web.openai_compat import openai_router  # it reuses this module's models
+
     state = state or make_state(web)
     limiter = limiter or state.ask_limiter
     feedback_limiter, conversations, answers = (state.vote_limiter, state.conversations,
                                                 state.answers)
-    router = APIRouter(prefix=PREFIX, tags=["assistant"])
+    router = APIRouter(tags=["assistant"])
 
-    # Plain `def`: FastAPI runs it in its thread pool, so a long answer blocks no other request.
-    @router.post("/ask", response_model=AskResponse, responses=_ASK_ERRORS,
-                 summary="Ask a question and get a cited answer")
-    def ask(body: AskRequest, request: Request) -> AskResponse:
+    # A dependency, so that a stream's refusals are made before its response starts.
+    def admitted(body: AskRequest, request: Request) -> Admitted:
         wait = limiter.retry_after(client_key(request))
         if wait is not None:
             raise HTTPException(429, texts.RATE_LIMITED, headers=retry_after_header(wait))
         conversation_id, history = _conversation(conversations, body)
         if web.log_questions:
             log.info("question: %r", body.question[:200])
-        answer = bot.ask(body.question, history)
-        if conversation_id is not None and not answer.error:
+        return Admitted(body.question, conversation_id, history)
+
+    def finished(asked: Admitted, answer: Answer) -> AskResponse:
+        if asked.conversation_id is not None and not answer.error:
             # Stored as the model will see it: no more than history_turn_chars a side.
-            conversations.add_turn(conversation_id, abridged(body.question, web.history_turn_chars),
+            conversations.add_turn(asked.conversation_id,
+                                   abridged(asked.question, web.history_turn_chars),
                                    abridged(answer.text, web.history_turn_chars))
         answer_id = secrets.token_urlsafe(12)
         answers.put(answer_id, answer_subject(compact(answer)))
-        return _response(answer, answer_id, conversation_id)
+        return _response(answer, answer_id, asked.conversation_id)
 
-    @router.post("/feedback", response_model=FeedbackResponse,
+    # Plain `def`: FastAPI runs it in its thread pool, so a long answer blocks no other request.
+    @router.post(f"{PREFIX}/ask", response_model=AskResponse, responses=_ASK_ERRORS,
+                 summary="Ask a question and get a cited answer")
+    def ask(asked: Admitted = Depends(admitted)) -> AskResponse:
+        return finished(asked, bot.ask(asked.question, asked.history))
+
+    # A sync generator: FastAPI steps it in its thread pool, one bot event at a time.
+    @router.post(f"{PREFIX}/ask/stream", response_class=EventSourceResponse,
+                 responses=_ASK_ERRORS, description=_STREAM_DESCRIPTION,
+                 summary="Ask a question; the answer streams as Server-Sent Events")
+    def ask_stream(asked: Admitted = Depends(admitted)) -> Iterator[ServerSentEvent]:
+        yield from answer_events(bot.stream(asked.question, asked.history),
+                                 lambda answer: finished(asked, answer))
+
+    @router.post(f"{PREFIX}/feedback", response_model=FeedbackResponse,
                  responses={
                      400: _ASK_ERRORS[400],
                      403: _ASK_ERRORS[403],
@@ -179,17 +222,18 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = Non
         feedback.record(answer, body.rating, "api", body.answer_id)
         return FeedbackResponse(recorded=True)
 
-    @router.get("/health", response_model=Health, summary="Is the server up, is the model loaded")
+    @router.get(f"{PREFIX}/health", response_model=Health, summary="Is the server up, is the model loaded")
     def health() -> Health:
         return Health(status="ok", model_ready=bot.model_ready)
 
-    @router.get("/ready", response_model=Readiness,
+    @router.get(f"{PREFIX}/ready", response_model=Readiness,
                 responses={503: {"model": Readiness, "description": "Still loading."}},
                 summary="Can the server answer now (for a load balancer's readiness check)")
     def ready() -> JSONResponse:
         is_ready = bool(bot.model_ready)
         return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
 
+    router.include_router(openai_router(bot, web, limiter))
     return router
 
 
@@ -200,8 +244,8 @@ class ApiMethods:
     def __init__(self, app: ASGIApp, routes: Iterable) -> None:
         self.app = app
         self.allowed: dict[str, set[str]] = {}
-        for route in routes:
-            if getattr(route, "path", "").startswith(PREFIX + "/") and getattr(route, "methods", None):
+        for route in _flattened(routes):
+            if getattr(route, "path", "").startswith(API_PREFIXES) and getattr(route, "methods", None):
                 self.allowed.setdefault(route.path, set()).update(route.methods)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -212,6 +256,18 @@ class ApiMethods:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def _flattened(routes: Iterable) -> Iterator:
+    """The routes, those of included routers too: FastAPI 0.16x keeps an included router as
+    one entry (its `original_router`) instead of copying its routes in. Routers included here
+    carry no prefix of their own, so their routes' paths are the served ones."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _flattened(included.routes)
+        else:
+            yield route
 
 
 def _conversation(conversations: Conversations, body: AskRequest
@@ -227,16 +283,18 @@ def _conversation(conversations: Conversations, body: AskRequest
     return body.conversation_id, list(turns)
 
 
-def _response(answer: Answer, answer_id: str, conversation_id: str | None) -> AskResponse:
-    return AskResponse(
-        answer=answer.text, disclaimer=answer.disclaimer,
-        citations=[
-            CitationOut(number=c.number, title=c.passage.title, section=c.passage.section,
+def citations_out(answer: Answer) -> list[CitationOut]:
+    return [CitationOut(number=c.number, title=c.passage.title, section=c.passage.section,
                         text=c.passage.text, original=c.passage.original,
                         supporting_sentence=c.supporting_sentence, source=c.passage.source,
                         passage_id=c.passage.id)
-            for c in answer.citations
-        ],
+            for c in answer.citations]
+
+
+def _response(answer: Answer, answer_id: str, conversation_id: str | None) -> AskResponse:
+    return AskResponse(
+        answer=answer.text, disclaimer=answer.disclaimer,
+        citations=citations_out(answer),
         declined=answer.declined, red_flag=answer.red_flag, error=answer.error,
         extractive=answer.extractive, verified_fraction=answer.verified_fraction,
         answer_id=answer_id, conversation_id=conversation_id,

@@ -1,0 +1,295 @@
+"""OpenAI's chat-completions API over the same bot, for existing chat clients (Open WebUI,
+AnythingLLM, the `openai` package): POST /v1/chat/completions, streamed or not, GET /v1/models.
+
+`model` is the preset the server runs. The last `user` message is the question, earlier
+user/assistant pairs the history (bounded like /api/v1/ask's); system messages are ignored, the
+bot keeps its own rules. The reply's content is the bot's `Answer.full_text`: the verified
+answer with its [n] markers, ending with the code-added disclaimer; its sources also come as
+`citations` on the message (on the last chunk's delta when streamed). A stream sends only that
+verified text: the pipeline's draft (Delta) may be replaced at the end, and an OpenAI stream
+cannot take back what it sent, so while the draft is written the stream carries SSE comments,
+which keep proxies from timing out and which clients skip. Errors are in OpenAI's shape
+({"error": {"message", "type", "param", "code"}}); the body-size, deadline and origin
+refusals come from the middlewares of web/security.py in their own {"detail"} shape.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.sse import EventSourceResponse, format_sse_event
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot import texts
+from bot.answer import Answer
+from bot.events import BotEvent, Done
+from bot.safety.input_guard import encodable
+from bot.settings import WebSettings
+from web.api import MAX_HISTORY_ANSWER_CHARS, MAX_HISTORY_QUESTION_CHARS, citations_out
+from web.conversations import MAX_TURNS_KEPT
+from web.limits import abridged
+from web.security import client_key, retry_after_header
+from web.state import Limiter
+
+log = logging.getLogger("crampbot.api")
+OPENAI_PREFIX = "/v1"
+OWNER = "crampbot"
+
+# TODO(texts): move to bot/texts.py (owned by the i18n agent).
+OPENAI_LAST_MESSAGE_NOT_USER = (
+    "The last message must be the user's question (role 'user'); send the conversation so far "
+    "followed by the new question.")
+OPENAI_UNKNOWN_MODEL = (
+    "The model '{model}' does not exist on this server; it answers as '{preset}' (GET /v1/models).")
+OPENAI_NOT_TEXT = "Only text content is supported; send the question as text."
+OPENAI_HISTORY_TOO_LONG = (
+    "An earlier {role} message is over {limit:,} characters; send a shorter conversation.")
+OPENAI_INVALID = "Invalid request: {where}: {what}"
+
+_MAX_ERROR_TEXT = 300
+# A chunk of the streamed reply: a word and the space after it, or leading space.
+_PIECE = re.compile(r"\S+\s*|\s+")
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="Only 'text' parts are read.")
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")  # name, tool_calls...: accepted, not used
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[ContentPart] | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    # OpenAI's sampling options (temperature, max_tokens, n, ...) are accepted and ignored: the
+    # preset decides how the bot answers, and clients send them unasked.
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"examples": [{"model": "default", "messages": [
+            {"role": "user", "content": "Why do my calves cramp at night?"}]}]})
+
+    model: str = Field(description="The preset this server runs (GET /v1/models).")
+    messages: list[ChatMessage] = Field(
+        min_length=1, description="The conversation, oldest first, ending with the question.")
+    stream: bool | None = Field(False, description="Send the reply as Server-Sent Events.")
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIError(BaseModel):
+    error: OpenAIErrorDetail
+
+
+class OpenAIProblem(Exception):
+    """A refusal to send in OpenAI's error shape."""
+
+    def __init__(self, status: int, message: str, error_type: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.headers = status, headers
+        self.body = OpenAIError(error=OpenAIErrorDetail(message=message, type=error_type,
+                                                        param=param, code=code))
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body.model_dump(), status_code=self.status, headers=self.headers)
+
+
+class OpenAIRoute(APIRoute):
+    """Validation errors in OpenAI's shape (400 invalid_request_error), where FastAPI would
+    answer 422 {"detail": [...]}: clients made for OpenAI read `error.message`."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request):
+            try:
+                return await handler(request)
+            except RequestValidationError as error:
+                return _invalid(error).response()
+            except OpenAIProblem as problem:
+                return problem.response()
+
+        return handle
+
+
+def _invalid(error: RequestValidationError) -> OpenAIProblem:
+    first = (error.errors() or [{}])[0]
+    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    where = ".".join(loc) or "body"
+    message = OPENAI_INVALID.format(where=where, what=first.get("msg", "invalid"))
+    # Short and without the input: a 1,000-message body is not sent back (as web/limits.py does).
+    return OpenAIProblem(400, abridged(encodable(message), _MAX_ERROR_TEXT),
+                         param=abridged(encodable(where), 100))
+
+
+def _text(message: ChatMessage) -> str:
+    if message.content is None or isinstance(message.content, str):
+        return message.content or ""
+    if any(part.type != "text" for part in message.content):
+        raise OpenAIProblem(400, OPENAI_NOT_TEXT, param="messages")
+    return "".join(part.text or "" for part in message.content)
+
+
+def question_and_history(messages: Sequence[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:
+    """The question (the last user message) and the earlier turns: each assistant message
+    paired with the user message before it, its disclaimer dropped, the latest MAX_TURNS_KEPT
+    kept (what the server keeps of a conversation of /api/v1/ask); an earlier message over
+    the /ask history limits is refused."""
+    said = [(m.role, _text(m)) for m in messages if m.role in ("user", "assistant")]
+    if not said or said[-1][0] != "user":
+        raise OpenAIProblem(400, OPENAI_LAST_MESSAGE_NOT_USER, param="messages")
+    turns: list[tuple[str, str]] = []
+    asked: str | None = None
+    for role, text in said[:-1]:
+        if role == "user":
+            asked = text  # a question never answered is replaced by the next one
+        elif asked is not None:
+            turns.append((asked, texts.without_disclaimer(text).strip()))
+            asked = None
+    turns = turns[-MAX_TURNS_KEPT:]
+    for question, answer in turns:
+        for role, text, limit in (("user", question, MAX_HISTORY_QUESTION_CHARS),
+                                  ("assistant", answer, MAX_HISTORY_ANSWER_CHARS)):
+            if len(text) > limit:
+                raise OpenAIProblem(400, OPENAI_HISTORY_TOO_LONG.format(role=role, limit=limit),
+                                    param="messages")
+    return said[-1][1], turns
+
+
+def _completion_id() -> str:
+    return "chatcmpl-" + secrets.token_urlsafe(18)
+
+
+def citations_of(answer: Answer) -> list[dict[str, Any]]:
+    """The same citation fields as /api/v1/ask's."""
+    return [citation.model_dump() for citation in citations_out(answer)]
+
+
+def completion(answer: Answer, model: str) -> dict[str, Any]:
+    return {
+        "id": _completion_id(), "object": "chat.completion", "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {
+            "role": "assistant", "content": answer.full_text, "citations": citations_of(answer)}}],
+    }
+
+
+def completion_chunks(events: Iterable[BotEvent], model: str) -> Iterator[bytes]:
+    """The streamed reply as SSE bytes, ending with `data: [DONE]`; never raises (a failure
+    after the first byte is an `error` payload, which the openai client raises as APIError)."""
+    head = {"id": _completion_id(), "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": model}
+
+    def chunk(delta: dict, finish_reason: str | None = None) -> bytes:
+        body = {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+        return format_sse_event(data_str=json.dumps(body, ensure_ascii=False))
+
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        for event in events:
+            if not isinstance(event, Done):
+                yield format_sse_event(comment=type(event).__name__.lower())  # keep-alive
+                continue
+            for piece in _PIECE.findall(event.answer.full_text):
+                yield chunk({"content": piece})
+            yield chunk({"citations": citations_of(event.answer)}, finish_reason="stop")
+            yield format_sse_event(data_str="[DONE]")
+            return
+        log.error("the bot's stream ended without a final answer")
+    except Exception:
+        log.exception("internal error while streaming a chat completion")
+    error = OpenAIError(error=OpenAIErrorDetail(message=texts.INTERNAL_ERROR, type="server_error"))
+    yield format_sse_event(data_str=error.model_dump_json())
+
+
+_PROBLEM = {"content": {"application/json": {"schema": {
+    "type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}}}
+_OPENAI_ERRORS = {
+    400: {"model": OpenAIError, "description": "Invalid body, or the last message is not the user's."},
+    403: {**_PROBLEM, "description": "Sent by a browser from a site that is not allowed."},
+    404: {"model": OpenAIError, "description": "Unknown model (not the server's preset)."},
+    408: {**_PROBLEM, "description": "The body did not arrive in time."},
+    413: {**_PROBLEM, "description": "Request body over the size limit."},
+    429: {"model": OpenAIError, "description": "Too many questions; see the Retry-After header."},
+}
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = OWNER
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+def openai_router(bot, web: WebSettings, limiter: Limiter) -> APIRouter:
+    """The /v1 routes, answering with `bot` (its settings.preset is the one model) under the
+    ask rate limit `limiter`."""
+    preset = bot.settings.preset
+    card = ModelCard(id=preset, created=int(time.time()))
+    router = APIRouter(prefix=OPENAI_PREFIX, tags=["openai-compatible"], route_class=OpenAIRoute)
+
+    def known(model: str) -> None:
+        if model != preset:
+            raise OpenAIProblem(404, OPENAI_UNKNOWN_MODEL.format(model=abridged(model, 100),
+                                                                 preset=preset),
+                                param="model", code="model_not_found")
+
+    @router.get("/models", response_model=ModelList, summary="The one model: the server's preset")
+    def models() -> ModelList:
+        return ModelList(data=[card])
+
+    @router.get("/models/{model}", response_model=ModelCard,
+                responses={404: _OPENAI_ERRORS[404]}, summary="The model, if it is the preset")
+    def model(model: str) -> ModelCard:
+        known(model)
+        return card
+
+    # Plain `def`: run in the thread pool (and a stream's iterator too), like /api/v1/ask.
+    @router.post("/chat/completions", response_model=None, summary=(
+                     "OpenAI-compatible chat completion: a cited answer ending with the disclaimer"),
+                 responses={200: {"description": "A chat.completion, or with stream=true "
+                                                 "chat.completion.chunk events ending with [DONE].",
+                                  "content": {"application/json": {},
+                                              "text/event-stream": {"schema": {"type": "string"}}}},
+                            **_OPENAI_ERRORS})
+    def chat_completions(body: ChatCompletionRequest, request: Request):
+        known(body.model)
+        question, history = question_and_history(body.messages)
+        wait = limiter.retry_after(client_key(request))
+        if wait is not None:
+            raise OpenAIProblem(429, texts.RATE_LIMITED, error_type="rate_limit_error",
+                                code="rate_limit_exceeded", headers=retry_after_header(wait))
+        if web.log_questions:
+            log.info("question: %r", question[:200])
+        if body.stream:
+            return EventSourceResponse(completion_chunks(bot.stream(question, history), preset),
+                                       headers={"Cache-Control": "no-cache",
+                                                "X-Accel-Buffering": "no"})
+        return JSONResponse(completion(bot.ask(question, history), preset))
+
+    return router
