@@ -25,7 +25,7 @@ from bot.lead import Lead, check_lead, lead_messages, stream_lead
 from bot.prompt import build_messages
 from bot.query import SearchQuery, search_query
 from bot.retrieval import PassageRetriever
-from bot.safety.input_guard import check_message, detect_language, plain_text_for_retrieval
+from bot.safety.input_guard import Message, check_message
 from bot.safety.redflags import RedFlag, triage
 from bot.scope import ScopeChecker
 from bot.settings import Settings
@@ -100,67 +100,72 @@ class CrampBot:
 
     def stream(self, question: str, history: History = ()) -> Iterator[BotEvent]:
         started = time.perf_counter()
+        # Checked once: the cleaned text, the search text and the language travel together.
+        message = check_message(question, self.settings.safety.max_message_chars)
+        lang = message.reply_lang
         try:
-            yield from self._stream(question, history, started)
+            yield from self._stream(question, message, history, started)
         except CrampbotError as error:
             log.warning("refused: %s", error)
-            yield Done(self._error_answer(question, str(error), started))
+            yield Done(self._error_answer(question, str(error), started, lang))
         except Exception:  # never a traceback in front of a user
             log.exception("internal error while answering")
-            yield Done(self._error_answer(question, texts.INTERNAL_ERROR, started))
+            yield Done(self._error_answer(question, texts.t("INTERNAL_ERROR", lang), started, lang))
 
     # -- steps -----------------------------------------------------------------------------
-    def _stream(self, question: str, history: History, started: float) -> Iterator[BotEvent]:
-        guard = check_message(question, self.settings.safety.max_message_chars)
-        if not guard.ok:
-            yield Done(self._error_answer(question, self._guard_message(guard), started))
+    def _stream(self, question: str, message: Message, history: History, started: float
+                ) -> Iterator[BotEvent]:
+        lang = message.reply_lang
+        if not message.ok:
+            yield Done(self._error_answer(question, self._guard_message(message), started, lang))
             return
-        message = guard.cleaned
+        cleaned = message.cleaned
         # The rules first; beside them, similarity to descriptions of each emergency catches
         # wordings no rule lists (bot/safety/redflag_similarity.py).
-        red_flag = triage(message, self.settings.safety.emergency_number,
-                          embedder=self.retriever.embedder,
-                          search_text=plain_text_for_retrieval(message))
+        red_flag = triage(cleaned, self.settings.safety.emergency_number,
+                          message.lang if message.lang != "other" else None,
+                          embedder=self.retriever.embedder, search_text=message.search_text)
         if red_flag is not None:
-            yield Done(self._red_flag_answer(question, red_flag, started))
+            yield Done(self._red_flag_answer(question, red_flag, started, lang))
             return
 
-        query, results, retrieval_ms = self._searched(message, history, use_model=True)
+        query, results, retrieval_ms = self._searched(cleaned, history, use_model=True)
         timings = Timings(retrieval_ms=retrieval_ms + query.rewrite_ms)
         yield Retrieved(results)
-        uncovered = self.scope.uncovered(query.text, message)
+        uncovered = self.scope.uncovered(query.text, cleaned)
         if uncovered and self.settings.retrieval.gate:
-            text = texts.NOT_COVERED.format(focus=texts.NOT_COVERED_JOIN.join(uncovered))
-            yield Done(self._with_query(self._decline(question, results, timings, started, text), query))
+            focus = texts.t("NOT_COVERED_JOIN", lang).join(uncovered)
+            text = texts.t("NOT_COVERED", lang).format(focus=focus)
+            yield Done(self._with_query(self._decline(question, results, timings, started, lang, text), query))
             return
         if not self._passes_gate(results):
-            yield Done(self._with_query(self._decline(question, results, timings, started), query))
+            yield Done(self._with_query(self._decline(question, results, timings, started, lang), query))
             return
 
         context = self._context(results)
         # What the model reads as the question: a non-English question reaches it as its English
         # search text (asked in Russian, the model answered in Russian, which cannot be checked
         # against the English sources: bot/texts.py, SYSTEM_PROMPT).
-        english = detect_language(message) == "en"
+        english = message.lang == "en"
         # A follow-up the model could not condense is asked together with the previous question.
         asked = query.standalone_question or (
-            query.text if query.follow_up or not english else plain_text_for_retrieval(message))
+            query.text if query.follow_up or not english else message.search_text)
         if self.settings.answer.mode == "generated":
             answer = yield from self._generated(asked, question, [r.passage for r in context],
-                                                results, history, timings, started)
+                                                results, history, timings, started, lang)
         else:
             # A follow-up searched with the previous question: its own words lead the choice
             # (a model rewrite already says what it asks).
-            focus = (plain_text_for_retrieval(message)
+            focus = (message.search_text
                      if query.follow_up and english and not query.standalone_question else None)
             answer = yield from self._composed(asked, query.text, question, context, results,
-                                               timings, started, focus)
+                                               timings, started, lang, focus)
         timings.total_s = time.perf_counter() - started
         yield Done(self._with_query(answer, query))
 
     def _composed(self, asked: str, search_text: str, question: str, context: list[RetrievedPassage],
                   results: list[RetrievedPassage], timings: Timings, started: float,
-                  focus: str | None = None) -> Generator_[BotEvent, None, Answer]:
+                  lang: str, focus: str | None = None) -> Generator_[BotEvent, None, Answer]:
         """The source sentences that answer the question, after the model's checked lead."""
         checks = self.settings.answer
         shown = [r.passage for r in context]
@@ -171,11 +176,11 @@ class CrampBot:
                                    other_margin=checks.evidence_other_margin, focus=focus,
                                    topic=self.topic, retrieval_scores=[r.score for r in context])
         if not evidence:
-            return self._decline(question, results, timings, started)
+            return self._decline(question, results, timings, started, lang)
         lead = Lead("", [])
         if checks.lead_sentence:
             if not self._model_ready:
-                yield Status(texts.MODEL_LOADING)
+                yield Status(texts.t("MODEL_LOADING", lang))
             generator = self.generator
             pieces: list[str] = []
             with closing(generator.stream(lead_messages(asked, evidence), checks.lead_max_new_tokens)) as stream:
@@ -184,16 +189,16 @@ class CrampBot:
             timings.generated_tokens = generator.count_tokens(draft) if draft else 0
             lead = check_lead(draft, asked, evidence, shown, self.retriever.embedder)
         grounded = compose_answer(evidence, shown, lead.text, lead.units)
-        answer = self._answer_from(question, grounded, results, timings)
+        answer = self._answer_from(question, grounded, results, timings, lang)
         answer.extractive, answer.composed = grounded.extractive, True
         return answer
 
     def _generated(self, asked: str, question: str, shown: list, results: list[RetrievedPassage],
-                   history: History, timings: Timings, started: float
+                   history: History, timings: Timings, started: float, lang: str
                    ) -> Generator_[BotEvent, None, Answer]:
         """The model writes the answer from the passages; each sentence is checked afterwards."""
         if not self._model_ready:
-            yield Status(texts.MODEL_LOADING)
+            yield Status(texts.t("MODEL_LOADING", lang))
         generator = self.generator
         messages = build_messages(
             asked, shown, history,
@@ -210,13 +215,15 @@ class CrampBot:
         grounded = verify_answer(draft_text, shown, self.retriever.embedder,
                                  keep_unverified=not checks.verify)
         if grounded.declined:
-            return self._decline(question, results, timings, started)
+            return self._decline(question, results, timings, started, lang)
         extractive = False
         too_little = not grounded.used_passages or (grounded.verified_fraction or 0) < checks.min_verified_fraction
         if checks.verify and checks.extractive_fallback and too_little:
             grounded = extractive_answer(asked, shown, self.retriever.embedder)
             extractive = True
-        answer = self._answer_from(question, grounded, results, timings)
+            if grounded.declined:  # no source sentence fits: a decline, in the question's language
+                return self._decline(question, results, timings, started, lang)
+        answer = self._answer_from(question, grounded, results, timings, lang)
         answer.extractive = extractive
         return answer
 
@@ -277,7 +284,8 @@ class CrampBot:
 
     # -- answers ---------------------------------------------------------------------------
     def _answer_from(
-        self, question: str, grounded: GroundedAnswer, results: list[RetrievedPassage], timings: Timings
+        self, question: str, grounded: GroundedAnswer, results: list[RetrievedPassage],
+        timings: Timings, lang: str,
     ) -> Answer:
         scores = {r.passage.id: r.score for r in results}
         # Keep retrieval's score for display; the supporting sentence comes from verification.
@@ -289,33 +297,39 @@ class CrampBot:
         return Answer(
             question=question, text=grounded.text, citations=citations, retrieved=results,
             verified_fraction=grounded.verified_fraction, timings=timings,
+            disclaimer=texts.t("DISCLAIMER", lang), lang=lang,
         )
 
     def _decline(
         self, question: str, results: list[RetrievedPassage], timings: Timings, started: float,
-        reason: str = texts.CANNOT_ANSWER,
+        lang: str, reason: str | None = None,
     ) -> Answer:
         timings.total_s = time.perf_counter() - started
+        reason = reason or texts.t("CANNOT_ANSWER", lang)
         return Answer(
-            question=question, text=f"{reason} {texts.CANNOT_ANSWER_HINT}",
-            retrieved=results, declined=True, timings=timings, disclaimer=texts.DISCLAIMER_NO_SOURCES,
+            question=question, text=f"{reason} {texts.t('CANNOT_ANSWER_HINT', lang)}",
+            retrieved=results, declined=True, timings=timings,
+            disclaimer=texts.t("DISCLAIMER_NO_SOURCES", lang), lang=lang,
         )
 
-    def _red_flag_answer(self, question: str, flag: RedFlag, started: float) -> Answer:
+    def _red_flag_answer(self, question: str, flag: RedFlag, started: float, lang: str) -> Answer:
         # Urgent advice only: the sources' self-care tips (massage, warm baths, exercise) could
         # hurt with a clot or a stroke, so no background is added to a red-flag reply.
         text = " ".join(part for part in (flag.advice, flag.avoid) if part)
-        return Answer(question=question, text=text, red_flag=True, disclaimer=texts.DISCLAIMER_URGENT,
+        return Answer(question=question, text=text, red_flag=True,
+                      disclaimer=texts.t("DISCLAIMER_URGENT", lang), lang=lang,
                       timings=Timings(total_s=time.perf_counter() - started))
 
-    def _error_answer(self, question: str, message: str, started: float) -> Answer:
-        return Answer(question=question, text=message, error=True, disclaimer=texts.DISCLAIMER_NO_SOURCES,
+    def _error_answer(self, question: str, message: str, started: float, lang: str) -> Answer:
+        return Answer(question=question, text=message, error=True,
+                      disclaimer=texts.t("DISCLAIMER_NO_SOURCES", lang), lang=lang,
                       timings=Timings(total_s=time.perf_counter() - started))
 
-    def _guard_message(self, guard) -> str:
-        if guard.problem == "empty":
-            return texts.EMPTY_MESSAGE
-        if guard.problem == "too_long":
-            return texts.MESSAGE_TOO_LONG.format(
-                length=guard.length, limit=self.settings.safety.max_message_chars)
-        return texts.NOT_TEXT
+    def _guard_message(self, message: Message) -> str:
+        lang = message.reply_lang
+        if message.problem == "empty":
+            return texts.t("EMPTY_MESSAGE", lang)
+        if message.problem == "too_long":
+            return texts.t("MESSAGE_TOO_LONG", lang).format(
+                length=message.length, limit=self.settings.safety.max_message_chars)
+        return texts.t("NOT_TEXT", lang)

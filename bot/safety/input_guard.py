@@ -1,4 +1,6 @@
-"""First look at a user's message: clean it, refuse what is empty, too long or not text.
+"""First look at a user's message: clean it, refuse what is empty, too long or not text, and
+tell its language, once: `check_message` returns one `Message` that the rest of the assistant
+reads instead of deriving these again.
 
 HTML is kept as the user wrote it (the UI escapes it when showing it);
 `plain_text_for_retrieval` gives the tag-free text that retrieval and the prompt should see.
@@ -10,6 +12,8 @@ import unicodedata
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Literal
+
+from bot import texts
 
 Problem = Literal["empty", "too_long", "not_text"]
 
@@ -32,13 +36,30 @@ REPLACEMENT_CHARACTER = "\ufffd"
 
 
 @dataclass(frozen=True)
-class GuardResult:
-    """Verdict on one message: `cleaned` is what the rest of the assistant should use."""
+class Message:
+    """One message, checked: the verdict, and the forms of it each later step reads.
+
+    `cleaned` is what the rest of the assistant should use (HTML kept, for the red-flag rules
+    and the scope check); `search_text` is it without HTML (retrieval, the prompt); `lang` is
+    detect_language of `search_text` ("en", "ru" or "other"); `reply_lang` the catalog language
+    the reply's fixed texts are given in.
+    """
 
     ok: bool
     cleaned: str
     problem: Problem | None
     length: int  # characters in `cleaned` (in the raw message when refused unread)
+    raw: str = ""
+    search_text: str = ""
+    lang: str = "other"
+
+    @property
+    def reply_lang(self) -> str:
+        """The question's language when there is a catalog for it, else English."""
+        return texts.language(self.lang) if self.lang != "other" else texts.LANGUAGES[0]
+
+
+GuardResult = Message  # the earlier name
 
 
 def encodable(text: str) -> str:
@@ -54,8 +75,8 @@ def has_surrogates(text: str) -> bool:
     return _SURROGATE.search(text) is not None
 
 
-def check_message(text: str, max_chars: int) -> GuardResult:
-    """Clean `text` and say whether the assistant should answer it."""
+def check_message(text: str, max_chars: int) -> Message:
+    """Clean `text`, say whether the assistant should answer it, and in which language."""
     if text is None:
         text = ""
     if isinstance(text, (bytes, bytearray)):
@@ -63,17 +84,21 @@ def check_message(text: str, max_chars: int) -> GuardResult:
         text = bytes(text).decode("utf-8", errors="replace")
     if not isinstance(text, str) or "\x00" in text:
         # NUL never occurs in typed text; like git, take it as the mark of binary content.
-        return GuardResult(False, "", "not_text", len(text) if isinstance(text, str) else 0)
+        return Message(False, "", "not_text", len(text) if isinstance(text, str) else 0,
+                       raw=text if isinstance(text, str) else "")
     if len(text) > max_chars * _HOPELESS_FACTOR:
-        return GuardResult(False, "", "too_long", len(text))
+        return Message(False, "", "too_long", len(text), raw=text)
     if _looks_binary(text):
-        return GuardResult(False, "", "not_text", len(text))
+        return Message(False, "", "not_text", len(text), raw=text)
     cleaned = clean_text(text)
     if not cleaned:
-        return GuardResult(False, "", "empty", 0)
+        return Message(False, "", "empty", 0, raw=text)
+    search_text = plain_text_for_retrieval(cleaned)
+    # Told even for a refused long message, so the refusal is in the writer's language.
+    lang = detect_language(search_text)
     if len(cleaned) > max_chars:
-        return GuardResult(False, cleaned, "too_long", len(cleaned))
-    return GuardResult(True, cleaned, None, len(cleaned))
+        return Message(False, cleaned, "too_long", len(cleaned), text, search_text, lang)
+    return Message(True, cleaned, None, len(cleaned), text, search_text, lang)
 
 
 def clean_text(text: str) -> str:
