@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.sse import EventSourceResponse, format_sse_event
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException  # FastAPI raises Starlette's for unreadable bodies
 
 from bot import texts
 from bot.answer import Answer
@@ -116,7 +117,8 @@ class OpenAIProblem(Exception):
 
 class OpenAIRoute(APIRoute):
     """Validation errors in OpenAI's shape (400 invalid_request_error), where FastAPI would
-    answer 422 {"detail": [...]}: clients made for OpenAI read `error.message`."""
+    answer 422 {"detail": [...]} (or 400 for a body that is not UTF-8): clients made for OpenAI
+    read `error.message`."""
 
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()
@@ -128,6 +130,10 @@ class OpenAIRoute(APIRoute):
                 return _invalid(error).response()
             except OpenAIProblem as problem:
                 return problem.response()
+            except HTTPException as error:
+                if error.status_code != 400:
+                    raise  # e.g. 413 while a chunked body streams in: web/security.py's shape
+                return OpenAIProblem(400, str(error.detail)).response()
 
         return handle
 
@@ -135,7 +141,8 @@ class OpenAIRoute(APIRoute):
 def _invalid(error: RequestValidationError) -> OpenAIProblem:
     first = (error.errors() or [{}])[0]
     loc = [str(part) for part in first.get("loc", ()) if part != "body"]
-    where = ".".join(loc) or "body"
+    # A JSON syntax error's loc is its position in the text, not a field.
+    where = "body" if first.get("type") == "json_invalid" else ".".join(loc) or "body"
     message = OPENAI_INVALID.format(where=where, what=first.get("msg", "invalid"))
     # Short and without the input: a 1,000-message body is not sent back (as web/limits.py does).
     return OpenAIProblem(400, abridged(encodable(message), _MAX_ERROR_TEXT),
