@@ -1,4 +1,5 @@
-"""`crampbot` command line: serve, ingest, ask, eval, eval-compare, calibrate, feedback-summary."""
+"""`crampbot` command line: serve, ingest, ask, eval, eval-compare, calibrate, feedback-summary,
+sources (add, list, show, remove a clinic's own files)."""
 from __future__ import annotations
 
 import argparse
@@ -101,6 +102,133 @@ def cmd_feedback_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sources_add(args: argparse.Namespace) -> int:
+    from corpus.convert import convert_file
+    from corpus.errors import CorpusError
+    from corpus.library import SourceLibrary
+    from corpus.sources import discover_sources
+
+    settings = _settings(args)
+    paths = [Path(p) for p in args.paths]
+    if len(paths) > 1 and (args.title or args.url):
+        raise CorpusError("--title and --url describe one file; add the files one at a time.")
+    # Every file is converted before anything is stored: one that fails changes nothing.
+    converted = [(path, convert_file(path)) for path in paths]
+    library = SourceLibrary(settings.corpus.library_dir)
+    shipped = frozenset(path.stem for path in discover_sources(settings.corpus.raw_dir))
+    changed = []
+    for path, text in converted:
+        entry, status = library.add(path, text, title=args.title, url=args.url or "",
+                                    language=args.lang, reviewed_by=args.reviewed_by or "",
+                                    reviewed_on=args.reviewed_on, taken_ids=shipped)
+        pages = f", {len(entry.page_starts)} pages" if entry.page_starts else ""
+        print(f"{status} {entry.id}: {entry.title} ({entry.converter} {entry.converter_version}"
+              f"{pages})")
+        if status != "unchanged":
+            changed.append(entry)
+    if changed:
+        index = _refresh_index(settings)
+        for entry in changed:
+            count = sum(p.source == entry.file for p in index.passages)
+            print(f"  {entry.id}: {count} passages indexed")
+    return 0
+
+
+def cmd_sources_list(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from corpus.library import SourceLibrary
+
+    settings = _settings(args)
+    sources = SourceLibrary(settings.corpus.library_dir).sources()
+    if not sources:
+        print("No sources added yet; add one with `crampbot sources add FILE`.")
+        return 0
+    limit = settings.corpus.review_after_days
+    for source in sources:
+        age = source.review_age_days(date.today())
+        if age is None:
+            flag = "NOT REVIEWED"
+        elif age > limit:
+            flag = f"REVIEW DUE: reviewed {age} days ago (corpus.review_after_days = {limit})"
+        else:
+            flag = f"reviewed by {source.reviewed_by or 'unnamed'} on {source.reviewed_on}"
+        print(f"{source.id}\t{source.title}\t{source.original_name}\t{flag}")
+    return 0
+
+
+def cmd_sources_show(args: argparse.Namespace) -> int:
+    from corpus.library import SourceLibrary
+
+    settings = _settings(args)
+    library = SourceLibrary(settings.corpus.library_dir)
+    source = library.get(args.id)
+    print(json.dumps(source.model_dump(mode="json", exclude={"page_starts"}), indent=2,
+                     ensure_ascii=False))
+    for passage in library.passages(settings.corpus):
+        if passage.source != source.file:
+            continue
+        page = f" page {passage.page}" if passage.page else ""
+        print(f"\n[{passage.id}]{page} ({passage.section}) chars {passage.raw_start}-"
+              f"{passage.raw_end}\n{passage.text}")
+    return 0
+
+
+def cmd_sources_remove(args: argparse.Namespace) -> int:
+    from corpus.library import SourceLibrary
+
+    settings = _settings(args)
+    source = SourceLibrary(settings.corpus.library_dir).remove(args.id)
+    index = _refresh_index(settings)
+    print(f"removed {source.id}: {source.title}; the index has {len(index.passages)} passages")
+    return 0
+
+
+def _refresh_index(settings):
+    """Bring the index in line with the sources after one was added, replaced or removed."""
+    from corpus.ingest import chunker_settings, corpus_fingerprint, load_passages
+    from index.embedding import load_embedder
+    from index.store import build_index
+
+    return build_index(
+        settings.index_dir, passages=load_passages(settings.corpus),
+        corpus_fingerprint=corpus_fingerprint(settings.corpus),
+        chunker_settings=chunker_settings(settings.corpus),
+        embedder=load_embedder(settings.embedding), embedding=settings.embedding,
+        index=settings.index,
+    )
+
+
+def _iso_date(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; write it as YYYY-MM-DD") from None
+
+
+def _add_sources_parser(sub, common: argparse.ArgumentParser) -> None:
+    sources = sub.add_parser("sources", help="add, list, show or remove a clinic's own files")
+    actions = sources.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", parents=[common],
+                             help="convert and index .pdf, .docx, .html, .md or .txt files")
+    add.add_argument("paths", nargs="+", metavar="PATH")
+    add.add_argument("--title", help="title shown with citations (default: the first heading)")
+    add.add_argument("--url", help="where the clinic publishes it; citations link to it")
+    add.add_argument("--reviewed-by", help="who last reviewed the content")
+    add.add_argument("--reviewed-on", type=_iso_date, help="when, as YYYY-MM-DD")
+    add.add_argument("--lang", default="en", help="language of the text (default: en)")
+    add.set_defaults(func=cmd_sources_add)
+    actions.add_parser("list", parents=[common], help="the added sources and their review state"
+                       ).set_defaults(func=cmd_sources_list)
+    for name, func, what in (("show", cmd_sources_show, "a source and the passages it became"),
+                             ("remove", cmd_sources_remove, "remove a source and its passages")):
+        action = actions.add_parser(name, parents=[common], help=what)
+        action.add_argument("id", help="the id `crampbot sources list` shows")
+        action.set_defaults(func=func)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crampbot", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
@@ -144,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     fb = sub.add_parser("feedback-summary", parents=[common], help="summarize thumbs up/down")
     fb.add_argument("--file", help="feedback JSON Lines file (default: the configured one)")
     fb.set_defaults(func=cmd_feedback_summary)
+    _add_sources_parser(sub, common)
     return parser
 
 

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot import texts
@@ -224,6 +224,13 @@ class WebSettings(BaseModel):
         texts.WIDGET_LAUNCHER_LABEL, min_length=1, max_length=40,
         description="Text of the floating button that embed.js adds to a page.",
     )
+    lang: str = Field(
+        "auto",
+        description="Language of the chat page's and the widget's own texts: 'auto' follows the "
+        "visitor's browser (navigator.language, then Accept-Language); a language with a catalog "
+        "in bot/locales ('en', 'ru') is used for every visitor. An embed's data-lang wins over "
+        "it. Replies are in the language of each question either way.",
+    )
     primary_color: str = Field(
         "#0f766e", pattern=_COLOUR,
         description="Clinic colour (#rrggbb): widget header, button, user messages.",
@@ -318,6 +325,15 @@ class WebSettings(BaseModel):
         "json", description="Server log lines: JSON objects (with a request_id) or plain text."
     )
 
+    @field_validator("lang")
+    @classmethod
+    def _known_language(cls, lang: str) -> str:
+        lang = lang.strip().lower()
+        if lang != "auto" and lang not in texts.CATALOGS:
+            raise ValueError(f"'{lang}' has no catalog; write 'auto' or one of: "
+                             f"{', '.join(texts.LANGUAGES)}")
+        return lang
+
     @field_validator("allowed_origins")
     @classmethod
     def _origins_only(cls, origins: list[str]) -> list[str]:
@@ -372,6 +388,13 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment beats what `load` passes in (preset + config file), as documented above.
         return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _library_in_data_dir(self) -> "Settings":
+        # A clinic's added sources live with its other data unless corpus.library_dir says where.
+        if self.corpus.library_dir is None:
+            self.corpus.library_dir = self.data_dir / "sources"
+        return self
 
     @property
     def index_dir(self) -> Path:

@@ -47,6 +47,7 @@ class Converted:
     converter: str  # library that did the conversion
     converter_version: str
     page_starts: tuple[int, ...] = field(default=())  # offset where each page begins (PDF only)
+    title: str = ""  # the document's own title (PDF metadata, HTML <title>), if it has one
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page the character at `offset` is on, or None for formats without pages."""
@@ -109,7 +110,8 @@ def _convert_pdf(name: str, data: bytes) -> Converted:
     for page_text in cleaned:
         starts.append(len(text))
         text += page_text.strip("\n") + "\n\n"
-    return Converted(text, "pypdf", metadata.version("pypdf"), tuple(starts))
+    title = (reader.metadata.title or "").strip() if reader.metadata else ""
+    return Converted(text, "pypdf", metadata.version("pypdf"), tuple(starts), title)
 
 
 def drop_page_furniture(pages: list[str]) -> list[str]:
@@ -175,7 +177,8 @@ def _markitdown(name: str, data: bytes, extension: str) -> Converted:
     except Exception as error:  # markitdown wraps each format's own errors in its own types
         raise ConversionError(f"{name} could not be converted ({type(error).__name__}); open it, "
                               "save it again and retry, or save it as .txt.") from None
-    return Converted(_tidy_markdown(result.text_content), "markitdown", metadata.version("markitdown"))
+    return Converted(_tidy_markdown(result.text_content), "markitdown",
+                     metadata.version("markitdown"), title=(result.title or "").strip())
 
 
 def _tidy_markdown(text: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from corpus.chunking import chunk_source
 from corpus.cleaning import clean_text
 from corpus.errors import CorpusError
+from corpus.library import SourceLibrary
 from corpus.passage import Passage
 from corpus.sections import display_heading, split_sections
 from corpus.settings import CorpusSettings
@@ -26,7 +27,8 @@ _PASSAGE_SETTINGS = ("clean", "section_aware", "chunk_size", "chunk_overlap", "m
 
 
 def load_passages(settings: CorpusSettings) -> list[Passage]:
-    """Every passage of every source in `settings.raw_dir`, in file order."""
+    """Every passage of every source in `settings.raw_dir`, in file order, then those of the
+    sources added with `crampbot sources add` (`settings.library_dir`), by id."""
     sources = read_sources(settings.raw_dir)
     manifest = load_manifest(settings.sources_file)
     warn_about_missing(manifest, sources)
@@ -34,6 +36,8 @@ def load_passages(settings: CorpusSettings) -> list[Passage]:
     for source in sources:
         passages += chunk_source(source, source_title(source, manifest.get(source.name), settings),
                                  settings)
+    if settings.library_dir is not None:
+        passages += SourceLibrary(settings.library_dir).passages(settings)
     if not passages:
         raise CorpusError(f"The files in {settings.raw_dir} contain no text to answer from.")
     return passages
@@ -67,9 +71,18 @@ def corpus_fingerprint(settings: CorpusSettings) -> str:
         add("source", path.name.encode())
         add("bytes", path.read_bytes())
     add("manifest", _optional_bytes(settings.sources_file))
+    # Nothing is added for an empty library, so the shipped corpus keeps its fingerprint.
+    if settings.library_dir is not None:
+        for label, data in SourceLibrary(settings.library_dir).fingerprint_parts():
+            add(label, data)
     if settings.clean:  # the glossary changes nothing when cleaning is off
         add("glossary", _optional_bytes(settings.glossary_file))
     return digest.hexdigest()
+
+
+def chunker_settings(settings: CorpusSettings) -> dict:
+    """The settings an index records as its chunker's (what bot/retrieval.py passes too)."""
+    return settings.model_dump(mode="json", exclude={"raw_dir", "sources_file", "glossary_file"})
 
 
 def _optional_bytes(path: Path) -> bytes:
