@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import gradio as gr
@@ -191,7 +192,8 @@ def test_crash_or_missing_final_answer_becomes_the_polite_error(script, caplog):
     assert answer.error and answer.text == texts.INTERNAL_ERROR
     assert html.escape(texts.INTERNAL_ERROR) in final_html
     assert "Traceback" not in final_html and "boom" not in final_html
-    assert visible_text(final_html).rstrip().endswith(texts.DISCLAIMER)
+    # No source is shown, so the disclaimer says general information (like the bot's errors).
+    assert visible_text(final_html).rstrip().endswith(texts.DISCLAIMER_NO_SOURCES)
     assert caplog.records  # logged for the operator
 
 
@@ -265,15 +267,22 @@ def test_page_greets_with_the_disclaimer_and_names_its_controls(fake_settings):
     bot = ScriptedBot()
     bot.settings = settings
     page = app.build_app(bot, settings)
+    # The page's texts are Gradio i18n keys, translated in the browser from these catalogs.
+    english = page.i18n_instance.translations_dict["en"]
     chatbot = next(b for b in page.blocks.values() if isinstance(b, gr.Chatbot))
-    assert "Hello &lt;b&gt;there&lt;/b&gt;" in chatbot.placeholder  # escaped, never HTML
-    assert html.escape(texts.DISCLAIMER_NO_SOURCES) in chatbot.placeholder
+    greeting = english[chatbot.placeholder.key]
+    assert "Hello &lt;b&gt;there&lt;/b&gt;" in greeting  # escaped, never HTML
+    assert html.escape(texts.DISCLAIMER_NO_SOURCES) in greeting
     textbox = next(b for b in page.blocks.values() if getattr(b, "elem_id", "") == "crampbot-message")
-    assert textbox.label == labels.MESSAGE_BOX and textbox.submit_btn == labels.SEND
-    buttons = [b.value for b in page.blocks.values() if isinstance(b, gr.Button)]
+    assert english[textbox.label.key] == labels.MESSAGE_BOX and textbox.submit_btn == labels.SEND
+    def key(value) -> str:  # an I18nData, or its string form once a component processed it
+        return getattr(value, "key", None) or json.loads(str(value).removeprefix("__i18n__"))["key"]
+
+    buttons = [english[key(b.value)] for b in page.blocks.values() if isinstance(b, gr.Button)]
     assert labels.NEW_CONVERSATION in buttons
 
     head = chat_head(settings.web)
     assert "--color-accent: #0e6f74" in head and "footer { display: none" in head
     assert head.count("<script>") == 1 and head.count("</script>") == 1
     assert '"waiting": "' + labels.WAITING + '"' in head  # the script's labels, filled in
+    assert '"ru": {"examples": "' in head

@@ -1,7 +1,6 @@
 """Evaluation sets: validation of malformed lines, extra fields, and the dev set itself."""
 from __future__ import annotations
 
-import ast
 import json
 import re
 from collections import Counter
@@ -270,14 +269,9 @@ def test_dev_out_of_scope_cases_are_mostly_near_misses(dev_cases):
 
 
 def _chat_example_questions() -> list[str]:
-    """EXAMPLE_QUESTIONS of web/chat.py, read without importing Gradio."""
-    tree = ast.parse((PROJECT / "web" / "chat.py").read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(target, ast.Name) and target.id == "EXAMPLE_QUESTIONS" for target in node.targets
-        ):
-            return ast.literal_eval(node.value)
-    raise AssertionError("web/chat.py has no EXAMPLE_QUESTIONS")
+    """The chat's English example questions (bot/locales/en.json), read without importing Gradio."""
+    catalog = json.loads((PROJECT / "bot" / "locales" / "en.json").read_text(encoding="utf-8"))
+    return catalog["EXAMPLE_QUESTIONS"]
 
 
 def test_dev_followups_need_their_history(dev_cases):

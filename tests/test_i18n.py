@@ -114,3 +114,53 @@ def test_a_third_language_is_a_catalog(monkeypatch):
     monkeypatch.setitem(texts.CATALOGS, "de", german)
     assert texts.t("SOURCES", "de-AT") == "Quellen"
     assert labels.interface_language(browser="de-DE") == "de"
+
+
+# -- the web layer -----------------------------------------------------------------------------
+
+def test_greeting_and_widget_texts_per_language():
+    from bot.settings import WebSettings
+    from web.chat import greeting_html
+    from web.widget import embed_script, widget_header
+
+    web = WebSettings()
+    assert texts.t("WIDGET_GREETING", "ru") in greeting_html(web, "ru")
+    assert texts.t("DISCLAIMER_NO_SOURCES", "ru") in greeting_html(web, "ru")
+    own = WebSettings(greeting="Welcome to Riverside!")
+    assert "Welcome to Riverside!" in greeting_html(own, "ru")  # the clinic's own words stay
+    assert texts.t("WIDGET_SUBTITLE", "ru") in widget_header(web, "ru")
+    script = embed_script(web)
+    assert json.dumps(texts.t("WIDGET_LAUNCHER_LABEL", "ru"))[1:-1] in script
+    assert '"lang": ""' in script and '"lang": "ru"' in embed_script(WebSettings(lang="ru"))
+
+
+def test_web_lang_setting_is_typed():
+    from pydantic import ValidationError
+
+    from bot.settings import WebSettings
+
+    assert WebSettings().lang == "auto" and WebSettings(lang="RU").lang == "ru"
+    with pytest.raises(ValidationError):
+        WebSettings(lang="xx")
+
+
+def test_a_refusal_before_the_bot_is_in_the_questions_language():
+    from web.chat import polite_refusal, reply_language
+
+    assert reply_language("Почему сводит икры?", "en") == "ru"
+    assert reply_language("Why do calves cramp?", "ru") == "en"
+    assert reply_language("???", "ru") == "ru"  # no letters: the page's language
+    _, answer = polite_refusal("Почему сводит икры?", "RATE_LIMITED")
+    assert answer.text == texts.t("RATE_LIMITED", "ru")
+    assert answer.disclaimer == texts.t("DISCLAIMER_NO_SOURCES", "ru")
+
+
+def test_gradio_i18n_has_every_catalog_and_a_forced_language_everywhere():
+    from bot.settings import WebSettings
+    from web.chat import interface_i18n
+
+    auto = interface_i18n(WebSettings(), {"X": lambda lang: lang}).translations_dict
+    assert auto["ru"]["SEND"] == "Отправить" and auto["en"]["SEND"] == "Send"
+    assert auto["ru"]["X"] == "ru"
+    forced = interface_i18n(WebSettings(lang="ru"), {}).translations_dict
+    assert forced["en"]["SEND"] == "Отправить"  # any browser, Russian

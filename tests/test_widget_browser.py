@@ -243,7 +243,8 @@ def test_rate_limit_answers_politely_in_the_chat(fake_settings, shared_retriever
         second.locator(".cb-answer:not(.cb-draft)").wait_for(timeout=FAST_MS)
 
         assert second.locator(".cb-answer").inner_text().strip() == texts.RATE_LIMITED
-        assert second.locator(".cb-disclaimer").inner_text().strip() == texts.DISCLAIMER
+        # A refusal shows no source: its disclaimer says general information.
+        assert second.locator(".cb-disclaimer").inner_text().strip() == texts.DISCLAIMER_NO_SOURCES
         # The box comes back (a separate event after the reply): one can ask again later.
         playwright_api.expect(page.locator("#crampbot-message textarea")).to_be_enabled()
         screenshot(page, "widget-rate-limited")

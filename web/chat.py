@@ -4,6 +4,12 @@ Built on Blocks + gr.Chatbot rather than gr.ChatInterface, because ChatInterface
 raw message into the chat, where Gradio renders it as sanitized HTML (a `<script>` would vanish
 instead of showing as text), and it hands the chat function the rendered conversation, from
 which the plain answers would have to be parsed back out.
+
+The chat speaks the visitor's language (web/labels.py, interface_language): its labels, greeting
+and placeholder are Gradio's own i18n (gr.I18n, filled from bot/locales), which follows the
+browser's language; the example questions, which Gradio's i18n does not translate, and the
+labels when the embed's data-lang or settings.web.lang choose another language, are set when
+the page loads. Each reply's fixed texts are in its question's language (bot/pipeline.py).
 """
 from __future__ import annotations
 
@@ -11,16 +17,18 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
+from gradio.i18n import I18nData
 
 from bot import render, texts
 from bot.answer import Answer
 from bot.events import Delta, Done, Retrieved, Status
 from bot.pipeline import CrampBot
+from bot.safety.input_guard import check_message
 from bot.settings import WebSettings
 from web import labels
 from web.conversations import ExpiringStore
@@ -30,13 +38,7 @@ from web.theme import clinic_css
 
 log = logging.getLogger("crampbot.chat")
 
-EXAMPLE_QUESTIONS = [
-    "Why do my calves cramp at night?",
-    "What helps against leg cramps when swimming?",
-    "Which vitamins prevent calf cramps?",
-    "What should I do when my calf cramps right now?",
-    "Can pregnancy cause leg cramps?",
-]
+EXAMPLE_QUESTIONS = texts.t("EXAMPLE_QUESTIONS")  # English; every language's in bot/locales
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # One answer at a time: generation uses every CPU core, so a second concurrent answer would
 # only halve both speeds; waiting users see their place in Gradio's queue instead.
@@ -61,15 +63,25 @@ def history_for_bot(turns: list[Turn]) -> list[tuple[str, str]]:
     return [(turn.question, turn.answer.text) for turn in turns if not turn.answer.error]
 
 
+def reply_language(message: str, page_lang: str = "en") -> str:
+    """The language of a reply's fixed texts before the bot has answered (its status lines, a
+    refusal that never reaches the bot): the question's, or the page's when it has no letters
+    of a language with a catalog. The bot's Answer.lang, told the same way, then takes over."""
+    checked = check_message(message, len(message) + 1)
+    return checked.reply_lang if checked.lang in texts.CATALOGS else texts.language(page_lang)
+
+
 def reply_stream(
-    bot: CrampBot, message: str, turns: list[Turn]
+    bot: CrampBot, message: str, turns: list[Turn], page_lang: str = "en"
 ) -> Iterator[tuple[str, Answer | None]]:
     """The reply's HTML as it grows; the last item also carries the final Answer.
 
     Never raises: whatever goes wrong is logged and shown as the polite internal-error reply
     with the disclaimer, never as a traceback.
     """
-    yield render.render_status(render.SEARCHING), None
+    lang = reply_language(message, page_lang)
+    searching = texts.t("SEARCHING", lang)
+    yield render.render_status(searching), None
     draft, status = "", None
     try:
         for event in bot.stream(message, history_for_bot(turns)):
@@ -79,24 +91,30 @@ def reply_stream(
             if isinstance(event, Status):
                 status = event.text
             elif isinstance(event, Retrieved):
-                status = render.WRITING.format(count=len(event.passages))
+                status = texts.t("WRITING", lang).format(count=len(event.passages))
             elif isinstance(event, Delta):
                 draft += event.text
                 status = None
             if draft:
-                yield render.render_draft(draft, texts.DISCLAIMER, status), None
+                yield render.render_draft(draft, texts.t("DISCLAIMER", lang), status, lang), None
             else:
-                yield render.render_status(status or render.SEARCHING), None
+                yield render.render_status(status or searching), None
         log.error("the bot's stream ended without a final answer")
     except Exception:
         log.exception("internal error while answering")
-    answer = Answer(question=message, text=texts.INTERNAL_ERROR, error=True)
+    answer = _refusal(message, "INTERNAL_ERROR", lang)
     yield render.render_answer(answer), answer
 
 
-def polite_refusal(message: str, text: str) -> tuple[str, Answer]:
-    """A reply that never reached the bot (e.g. the rate limit), shaped like any other."""
-    answer = Answer(question=message, text=text, error=True)
+def _refusal(message: str, key: str, lang: str) -> Answer:
+    return Answer(question=message, text=texts.t(key, lang), error=True, lang=lang,
+                  disclaimer=texts.t("DISCLAIMER_NO_SOURCES", lang))
+
+
+def polite_refusal(message: str, key: str, page_lang: str = "en") -> tuple[str, Answer]:
+    """A reply that never reached the bot (e.g. the rate limit: `key` "RATE_LIMITED"), shaped
+    like any other, in the question's language."""
+    answer = _refusal(message, key, reply_language(message, page_lang))
     return render.render_answer(answer), answer
 
 
@@ -132,6 +150,12 @@ _READ_ID = ("() => { try { return sessionStorage.getItem(" + _STORAGE_KEY + ") |
             " catch (blocked) { return ''; } }")
 _SAVE_ID = ("(id) => { try { sessionStorage.setItem(" + _STORAGE_KEY + ", id); }"
             " catch (blocked) {} }")
+# On load the page also tells its browser's language, and is told the one chosen (for chat.js
+# and for screen readers: the <html lang> attribute).
+_READ_ID_AND_LANGUAGE = ("() => [(" + _READ_ID + ")(), navigator.language || '']")
+_SAVE_ID_AND_LANGUAGE = ("(id, lang) => { (" + _SAVE_ID + ")(id); if (lang) {"
+                         " document.documentElement.lang = lang;"
+                         " document.documentElement.dataset.crampbotLang = lang; } }")
 
 
 @dataclass
@@ -144,29 +168,55 @@ class ChatView:
     new_conversation: gr.Button
 
 
-def greeting_html(web: WebSettings) -> str:
-    """Shown in the empty chat: the clinic's greeting and the disclaimer, escaped."""
+def greeting_html(web: WebSettings, lang: str = "en") -> str:
+    """Shown in the empty chat: the greeting and the disclaimer in `lang`, escaped. A clinic's
+    own greeting (settings.web.greeting) is shown as written, in every language."""
+    greeting = web.greeting if web.greeting != texts.WIDGET_GREETING else texts.t("WIDGET_GREETING", lang)
     return (
-        f'<div class="cb-greeting"><p>{render.escape_text(web.greeting)}</p>'
-        f'<p class="cb-greeting-note">{render.escape_text(texts.DISCLAIMER_NO_SOURCES)}</p></div>'
+        f'<div class="cb-greeting"><p>{render.escape_text(greeting)}</p>'
+        f'<p class="cb-greeting-note">{render.escape_text(texts.t("DISCLAIMER_NO_SOURCES", lang))}</p></div>'
     )
+
+
+def loading_html(lang: str = "en") -> str:
+    return f'<p class="cb-status" role="status">{render.escape_text(texts.t("MODEL_LOADING", lang))}</p>'
 
 
 def chat_head(web: WebSettings) -> str:
     """The chat's own styles and script (web/static/chat.css, chat.js) and the clinic's colours,
     for the page's <head>: the full page gets them from the chat itself, since its theme and
-    CSS are set where app.py mounts it."""
-    names = json.dumps({"examples": labels.EXAMPLES, "waiting": labels.WAITING}).replace("<", "\\u003c")
+    CSS are set where app.py mounts it. The script gets its labels in every language."""
+    names = json.dumps({lang: {"examples": texts.t("EXAMPLES", lang), "waiting": texts.t("WAITING", lang)}
+                        for lang in texts.LANGUAGES}).replace("<", "\\u003c")
     script = (STATIC_DIR / "chat.js").read_text(encoding="utf-8").replace(
         "/*@labels*/{}", names, 1)
     style = (STATIC_DIR / "chat.css").read_text(encoding="utf-8") + clinic_css(web)
     return f"<style>{style}</style><script>{script}</script>"
 
 
+# Texts given to Gradio's i18n besides the catalogs' own: HTML built from them per language.
+Localized = dict[str, tuple[gr.components.Component, str, Callable[[str], str]]]
+
+
+def interface_i18n(web: WebSettings, computed: dict[str, Callable[[str], str]]) -> gr.I18n:
+    """Gradio's i18n with every catalog's strings and the `computed` texts, by language. With
+    settings.web.lang set, every browser language gets that language's texts."""
+    def catalog(lang: str) -> dict[str, str]:
+        entries = {k: v for k, v in texts.CATALOGS[lang].items() if isinstance(v, str)}
+        return {**entries, **{key: make(lang) for key, make in computed.items()}}
+
+    forced = None if web.lang == "auto" else web.lang
+    return gr.I18n(**{lang: catalog(forced or lang) for lang in texts.LANGUAGES})
+
+
+def _i18n(key: str) -> I18nData:
+    return I18nData(key)  # what gr.I18n()(key) returns, without needing the instance yet
+
+
 def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
                feedback: FeedbackStore | None = None, surface: Surface = "chat",
-               height: int | str = "70vh", examples: Sequence[str] = EXAMPLE_QUESTIONS,
-               greeting_html: str | None = None, web: WebSettings | None = None) -> ChatView:
+               height: int | str = "70vh", example_count: int | None = None,
+               web: WebSettings | None = None, localized: Localized | None = None) -> ChatView:
     """Render the chat into the current Blocks and wire its events.
 
     The conversation lives in a per-session gr.State of `Turn`s; the Chatbot is only a view of
@@ -175,50 +225,78 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
     rate gets a polite chat reply instead of an answer; with `feedback`, each answer has
     thumbs up/down that are appended to that store. The turns are also kept by conversation
     id for a while, so that a reload of the browser tab shows them again.
+
+    The page's language: see the module docstring. `localized` names the caller's own
+    components whose `prop` is a text per language (key -> (component, prop, text(lang))):
+    they are given the i18n key as their value, and follow the language like the chat's.
     """
     if web is None:  # the clinic's name, colours and greeting, from the bot's settings
         settings = getattr(bot, "settings", None)
         web = settings.web if settings is not None else WebSettings()
-    greeting = greeting_html if greeting_html is not None else _greeting(web)
     saved: ExpiringStore[list[Turn]] = ExpiringStore(
         web.max_conversations, web.conversation_ttl_minutes * 60)
     gr.HTML("", head=chat_head(web), js_on_load=None, elem_id="crampbot-assets")
     turns = gr.State([])
     pending = gr.State("")
+    page_lang = gr.State("en")  # this visitor's interface language, told on load
     conversation = gr.Textbox(visible=False)  # the browser tab's conversation id
-    new_conversation = gr.Button(labels.NEW_CONVERSATION, size="sm", variant="secondary",
+    browser_lang = gr.Textbox(visible=False)  # navigator.language, told on load
+    new_conversation = gr.Button(_i18n("NEW_CONVERSATION"), size="sm", variant="secondary",
                                  elem_id="crampbot-new-conversation", scale=0)
+
+    def examples_in(lang: str) -> list[dict] | None:
+        questions = texts.t("EXAMPLE_QUESTIONS", lang)[:example_count]
+        return [{"text": question} for question in questions] or None
+
     chatbot = gr.Chatbot(
-        label=labels.CHAT_LOG, show_label=False, scale=1, height=height, autoscroll=False,
-        layout="bubble",
-        examples=[{"text": question} for question in examples] or None,
-        placeholder=greeting, sanitize_html=True, allow_tags=False, latex_delimiters=[],
-        buttons=[], elem_id="crampbot-chat",
+        label=_i18n("CHAT_LOG"), show_label=False, scale=1, height=height, autoscroll=False,
+        layout="bubble", examples=examples_in("en" if web.lang == "auto" else web.lang),
+        placeholder=_i18n("GREETING_HTML"), sanitize_html=True, allow_tags=False,
+        latex_delimiters=[], buttons=[], elem_id="crampbot-chat",
     )
     # Until the model is loaded, the page says so before anyone asks (and stops asking the
     # server once it is).
-    loading = gr.HTML(f'<p class="cb-status" role="status">{render.escape_text(texts.MODEL_LOADING)}</p>',
-                      visible=False, js_on_load=None, elem_id="crampbot-loading")
+    loading = gr.HTML(_i18n("LOADING_HTML"), visible=False, js_on_load=None,
+                      elem_id="crampbot-loading")
     loading_check = gr.Timer(LOADING_CHECK_S, active=False)
     gr.HTML('<p id="crampbot-waiting" role="status" hidden></p>', js_on_load=None,
             elem_id="crampbot-waiting-block")  # filled by chat.js while a question waits
-    textbox = gr.Textbox(label=labels.MESSAGE_BOX, placeholder=labels.MESSAGE_PLACEHOLDER,
+    textbox = gr.Textbox(label=_i18n("MESSAGE_BOX"), placeholder=_i18n("MESSAGE_PLACEHOLDER"),
                          show_label=False, submit_btn=labels.SEND, autofocus=True,
                          elem_id="crampbot-message")
+    # What follows the language: (component, property, its text in a language).
+    swapped: list[tuple[gr.components.Component, str, Callable[[str], str]]] = [
+        (new_conversation, "value", lambda lang: texts.t("NEW_CONVERSATION", lang)),
+        (chatbot, "label", lambda lang: texts.t("CHAT_LOG", lang)),
+        (chatbot, "placeholder", lambda lang: greeting_html(web, lang)),
+        (loading, "value", loading_html),
+        (textbox, "label", lambda lang: texts.t("MESSAGE_BOX", lang)),
+        (textbox, "placeholder", lambda lang: texts.t("MESSAGE_PLACEHOLDER", lang)),
+    ]
+    computed = {"GREETING_HTML": lambda lang: greeting_html(web, lang), "LOADING_HTML": loading_html}
+    for key, (component, prop, make) in (localized or {}).items():
+        setattr(component, prop, str(_i18n(key)))
+        swapped.append((component, prop, make))
+        computed[key] = make
+    page = gr.context.Context.root_block
+    # Read by gr.mount_gradio_app (web/server.py's mounts pass no i18n of their own).
+    page.i18n_instance = interface_i18n(web, computed)
 
-    def ask(message: str, history: list[Turn]):
-        view = conversation_view(history, message, render.render_status(render.SEARCHING))
+    def ask(message: str, history: list[Turn], lang: str):
+        view = conversation_view(history, message, render.render_status(
+            texts.t("SEARCHING", reply_language(message, lang))))
         # The box stays usable: web/static/chat.js holds a question sent during an answer
         # until that answer is finished.
         return "", view, message
 
-    def ask_example(selected: gr.SelectData, history: list[Turn]):
-        return ask(selected.value["text"], history)
+    def ask_example(selected: gr.SelectData, history: list[Turn], lang: str):
+        return ask(selected.value["text"], history, lang)
 
-    def respond(message: str, history: list[Turn], conversation_id: str, request: gr.Request):
+    def respond(message: str, history: list[Turn], conversation_id: str, lang: str,
+                request: gr.Request):
         wait = limiter.retry_after(client_key(request)) if limiter is not None else None
-        replies = (reply_stream(bot, message, history) if wait is None
-                   else iter([polite_refusal(message, texts.RATE_LIMITED)]))
+        replies = (reply_stream(bot, message, history, lang) if wait is None
+                   else iter([polite_refusal(message, "RATE_LIMITED", lang)]))
         for reply_html, answer in replies:
             if answer is None:
                 yield conversation_view(history, message, reply_html), history
@@ -228,11 +306,36 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
                     saved.put(conversation_id, done)
                 yield conversation_view(done), done
 
-    def restore(conversation_id: str):
+    def restore(conversation_id: str, browser: str, request: gr.Request):
+        lang = labels.interface_language(
+            forced=request.query_params.get("lang"),
+            setting=None if web.lang == "auto" else web.lang, browser=browser,
+            accept_language=request.headers.get("accept-language"))
         kept = saved.get(conversation_id) if conversation_id else None
         if kept is None:
-            return (_new_conversation_id(), [], [], *model_state())
-        return (conversation_id, conversation_view(kept), kept, *model_state())
+            conversation_id, kept = _new_conversation_id(), []
+        shown = texts_in(lang, browser)
+        waiting = not getattr(bot, "model_ready", True)
+        return (conversation_id,
+                gr.update(value=conversation_view(kept), examples=examples_in(lang),
+                          **shown.pop(chatbot, {})),
+                kept, gr.update(visible=waiting, **shown.pop(loading, {})),
+                gr.Timer(active=waiting), lang, lang,
+                *[gr.update(**shown.get(component, {})) for component in others])
+
+    def texts_in(lang: str, browser: str) -> dict:
+        """What Gradio's i18n shows in another language than `lang` (the browser's, when
+        data-lang or settings.web.lang chose another), as plain strings per component.
+        Hand-made because Gradio's i18n follows only navigator.language."""
+        shown_by_gradio = web.lang if web.lang != "auto" else texts.language(browser)
+        updates: dict = {textbox: {"submit_btn": texts.t("SEND", lang)}}  # not an i18n property
+        if lang != shown_by_gradio:
+            for component, prop, make in swapped:
+                updates.setdefault(component, {})[prop] = make(lang)
+        return updates
+
+    others = list(dict.fromkeys(c for c, _, _ in [(textbox, "", None), *swapped]
+                                if c not in (chatbot, loading)))
 
     def model_state():
         waiting = not getattr(bot, "model_ready", True)
@@ -248,19 +351,22 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
 
     hidden = {"api_visibility": "private"}  # the page's own plumbing, not a public API
     asked = [
-        textbox.submit(ask, [textbox, turns], [textbox, chatbot, pending], queue=False, **hidden),
-        chatbot.example_select(ask_example, [turns], [textbox, chatbot, pending], queue=False,
-                               **hidden),
+        textbox.submit(ask, [textbox, turns, page_lang], [textbox, chatbot, pending], queue=False,
+                       **hidden),
+        chatbot.example_select(ask_example, [turns, page_lang], [textbox, chatbot, pending],
+                               queue=False, **hidden),
     ]
     for event in asked:
         event.then(
-            respond, [pending, turns, conversation], [chatbot, turns],
+            respond, [pending, turns, conversation, page_lang], [chatbot, turns],
             concurrency_limit=CONCURRENCY_LIMIT, show_progress="minimal", **hidden,
         )
-    page = gr.context.Context.root_block
+    lang_box = gr.Textbox(visible=False)  # the chosen language, for chat.js
     loading_check.tick(model_state, None, [loading, loading_check], queue=False, **hidden)
-    page.load(restore, [conversation], [conversation, chatbot, turns, loading, loading_check],
-              js=_READ_ID, queue=False, **hidden).then(None, [conversation], None, js=_SAVE_ID, **hidden)
+    page.load(restore, [conversation, browser_lang],
+              [conversation, chatbot, turns, loading, loading_check, page_lang, lang_box, *others],
+              js=_READ_ID_AND_LANGUAGE, queue=False, **hidden,
+              ).then(None, [conversation, lang_box], None, js=_SAVE_ID_AND_LANGUAGE, **hidden)
     for cleared in (new_conversation.click, chatbot.clear):
         cleared(start_over, None, [conversation, chatbot, turns, textbox], queue=False,
                 **hidden).then(None, [conversation], None, js=_SAVE_ID, **hidden)
@@ -268,9 +374,6 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
         chatbot.like(record_vote, [turns], None, queue=False, **hidden)
     return ChatView(chatbot=chatbot, textbox=textbox, turns=turns,
                     new_conversation=new_conversation)
-
-
-_greeting = greeting_html  # build_chat's parameter of the same name hides the function
 
 
 def _new_conversation_id() -> str:

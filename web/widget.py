@@ -1,7 +1,8 @@
 """The widget: a compact chat for a frame on a clinic's site, and the script that embeds it.
 
 `build_widget` is the same chat as the full page (web/chat.py), in the clinic's name, colours
-and greeting from settings.web; app.py mounts it at /widget/ with `WIDGET_CSS`, `WIDGET_HEAD`
+and greeting from settings.web, and in the visitor's language like the page (`?lang=` in its
+address, which embed.js sets from data-lang, chooses it); app.py mounts it at /widget/ with `WIDGET_CSS`, `WIDGET_HEAD`
 and `widget_theme` (Gradio 6 takes all three at mount time). `embed_script` is web/static/embed.js with
 the clinic's defaults filled in; it adds the floating button that opens the widget.
 """
@@ -15,8 +16,7 @@ import gradio as gr
 from bot import render, texts
 from bot.pipeline import CrampBot
 from bot.settings import WebSettings
-from web import labels
-from web.chat import CONCURRENCY_LIMIT, EXAMPLE_QUESTIONS, QUEUE_MAX_SIZE, build_chat, greeting_html
+from web.chat import CONCURRENCY_LIMIT, QUEUE_MAX_SIZE, build_chat
 from web.theme import widget_theme  # noqa: F401  (app.py mounts the widget with it)
 from web.feedback import FeedbackStore
 from web.security import RateLimiter
@@ -24,7 +24,7 @@ from web.security import RateLimiter
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 WIDGET_PATH = "/widget"
 _EMBED_DEFAULTS = "/*@defaults*/{}"  # replaced by the clinic's settings when served
-_WIDGET_EXAMPLES = EXAMPLE_QUESTIONS[:3]  # fewer, so they fit a narrow frame
+_WIDGET_EXAMPLES = 3  # fewer example questions, so they fit a narrow frame
 
 # Layout of the framed page; colours come from the theme (widget_theme), so values from
 # settings never have to be pasted into CSS.
@@ -60,32 +60,39 @@ def build_widget(bot: CrampBot, web: WebSettings, *, limiter: RateLimiter | None
     """The widget page; mount it with css=WIDGET_CSS, head=WIDGET_HEAD, theme=widget_theme(web)."""
     with gr.Blocks(title=web.clinic_name, analytics_enabled=False, fill_height=True,
                    fill_width=True) as page:
-        gr.HTML(widget_header(web), padding=False, container=False,
-                elem_classes=["cb-widget-header-block"])
+        header = gr.HTML(widget_header(web), padding=False, container=False,
+                         elem_classes=["cb-widget-header-block"])
         with gr.Column(elem_id="crampbot-widget-body", scale=1):
             build_chat(bot, limiter=limiter, feedback=feedback, surface="widget",
-                       height="100%", examples=_WIDGET_EXAMPLES,
-                       greeting_html=greeting_html(web), web=web)
+                       height="100%", example_count=_WIDGET_EXAMPLES, web=web,
+                       localized={"WIDGET_HEADER_HTML": (
+                           header, "value", lambda lang: widget_header(web, lang))})
     page.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_MAX_SIZE)
     return page
 
 
-def widget_header(web: WebSettings) -> str:
+def widget_header(web: WebSettings, lang: str = "en") -> str:
     name = render.escape_text(web.clinic_name)
     initial = render.escape_text(web.clinic_name.strip()[:1].upper())
     return (
         f'<div class="cb-widget-head"><div class="cb-logo" aria-hidden="true">{initial}</div>'
         f'<div><h1 class="cb-widget-title">{name}</h1>'
-        f'<p class="cb-widget-subtitle">{render.escape_text(texts.WIDGET_SUBTITLE)}</p></div></div>'
+        f'<p class="cb-widget-subtitle">{render.escape_text(texts.t("WIDGET_SUBTITLE", lang))}</p></div></div>'
     )
 
 
 def embed_script(web: WebSettings) -> str:
-    """embed.js with the clinic's button colour and label as defaults (data-* attributes on
-    the script tag still win). JSON with "<" escaped, so no value can end the script."""
+    """embed.js with the clinic's button colour, label and language as defaults (data-*
+    attributes on the script tag still win) and its words in every language. JSON with "<"
+    escaped, so no value can end the script. A clinic's own launcher label is used in every
+    language; the default one is the catalog's."""
+    own_label = web.launcher_label if web.launcher_label != texts.WIDGET_LAUNCHER_LABEL else ""
+    words = {lang: {"label": texts.t("WIDGET_LAUNCHER_LABEL", lang),
+                    "notEnabled": texts.t("NOT_ENABLED", lang), "close": texts.t("CLOSE", lang)}
+             for lang in texts.LANGUAGES}
     defaults = json.dumps({"color": web.primary_color, "textColor": web.on_primary_color,
-                           "label": web.launcher_label, "title": web.clinic_name,
+                           "label": own_label, "title": web.clinic_name,
                            "path": WIDGET_PATH.strip("/") + "/",
-                           "notEnabled": labels.NOT_ENABLED, "close": labels.CLOSE})
+                           "lang": "" if web.lang == "auto" else web.lang, "words": words})
     script = (STATIC_DIR / "embed.js").read_text(encoding="utf-8")
     return script.replace(_EMBED_DEFAULTS, defaults.replace("<", "\\u003c"), 1)

@@ -19,7 +19,14 @@
   if (window.__crampbotChat) return;
   window.__crampbotChat = true;
 
-  var labels = /*@labels*/{};
+  var allLabels = /*@labels*/{};  // by language; web/chat.py fills them in
+  // The language web/chat.py chose on load (data-lang, settings.web.lang, the browser), else
+  // the one Gradio put on <html>.
+  function labels() {
+    var root = document.documentElement;
+    var lang = (root.dataset.crampbotLang || root.lang || "en").toLowerCase().split("-")[0];
+    return allLabels[lang] || allLabels.en || {};
+  }
   var CHAT = "#crampbot-chat";
   var BOX = "#crampbot-message textarea";
   var FINISHED = ".cb-answer:not(.cb-draft)";
@@ -96,7 +103,7 @@
     chat.querySelectorAll("[role=list]").forEach(function (list) {
       if (list.querySelector("[role=listitem], li")) return;
       list.setAttribute("role", "group");
-      if (labels.examples) list.setAttribute("aria-label", labels.examples);
+      if (labels().examples) list.setAttribute("aria-label", labels().examples);
     });
   }
 
@@ -118,7 +125,7 @@
     waiting = value;
     var note = waitingNote();
     if (!note) return;
-    note.textContent = value ? labels.waiting : "";
+    note.textContent = value ? labels().waiting : "";
     note.hidden = !value;
   }
 

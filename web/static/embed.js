@@ -4,9 +4,10 @@
  *
  *   <script src="https://OUR-HOST/embed.js" defer
  *           data-label="Questions about leg cramps?" data-color="#0f766e"
- *           data-position="right" data-open="false"></script>
+ *           data-position="right" data-open="false" data-lang="ru"></script>
  *
- * Every data-* attribute is optional; the defaults come from the server's settings. The frame
+ * Every data-* attribute is optional; the defaults come from the server's settings. data-lang
+ * sets the widget's language (else settings.web.lang, else the visitor's browser language). The frame
  * loads only when the button is first pressed, so the clinic's page stays as fast as before.
  * The button lives in a shadow root, so the page's CSS and ours cannot affect each other.
  * window.CrampbotWidget.open() / .close() / .toggle() let the page drive it.
@@ -27,13 +28,23 @@
   var colour = colourPattern.test(data.color || "") ? data.color : (defaults.color || "#0f766e");
   var textColour = colourPattern.test(data.textColor || "") ? data.textColor
     : (defaults.textColor || "#ffffff");
-  var label = data.label || defaults.label || "Questions?";
+  var allWords = defaults.words || {};
+  function known(tag) {
+    var base = String(tag || "").toLowerCase().split("-")[0];
+    return allWords.hasOwnProperty(base) ? base : "";
+  }
+  var lang = known(data.lang) || known(defaults.lang) || known(navigator.language) || "en";
+  var words = allWords[lang] || {};
+  var label = data.label || defaults.label || words.label || "Questions?";
   var title = data.title || defaults.title || "Chat";
   var side = data.position === "left" ? "left" : "right";
-  var widgetUrl = new URL(defaults.path || "widget/", script.src).href;
-  var widgetOrigin = new URL(widgetUrl).origin;
-  var notEnabled = defaults.notEnabled || "This assistant is not enabled for this website.";
-  var closeWord = defaults.close || "Close";
+  var widget = new URL(defaults.path || "widget/", script.src);
+  // Only a language the page asked for is sent; otherwise the frame follows the browser itself.
+  if (known(data.lang)) widget.searchParams.set("lang", known(data.lang));
+  var widgetUrl = widget.href;
+  var widgetOrigin = widget.origin;
+  var notEnabled = words.notEnabled || "This assistant is not enabled for this website.";
+  var closeWord = words.close || "Close";
   var READY_AFTER_LOAD_MS = 1500;  // "ready" is sent while the frame's page is parsed
   var READY_AT_ALL_MS = 20000;     // a frame that does not even load
 
@@ -78,6 +89,7 @@
 
   var host = document.createElement("div");
   host.id = "crampbot-widget";
+  host.lang = lang;
   var root = host.attachShadow({ mode: "open" });
   var style = document.createElement("style");
   style.textContent = STYLE;
