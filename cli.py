@@ -131,6 +131,7 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
         for entry in changed:
             count = sum(p.source == entry.file for p in index.passages)
             print(f"  {entry.id}: {count} passages indexed")
+        print(_index_change(index))
     return 0
 
 
@@ -180,7 +181,7 @@ def cmd_sources_remove(args: argparse.Namespace) -> int:
     settings = _settings(args)
     source = SourceLibrary(settings.corpus.library_dir).remove(args.id)
     index = _refresh_index(settings)
-    print(f"removed {source.id}: {source.title}; the index has {len(index.passages)} passages")
+    print(f"removed {source.id}: {source.title}\n{_index_change(index)}")
     return 0
 
 
@@ -188,15 +189,21 @@ def _refresh_index(settings):
     """Bring the index in line with the sources after one was added, replaced or removed."""
     from corpus.ingest import chunker_settings, corpus_fingerprint, load_passages
     from index.embedding import load_embedder
-    from index.store import build_index
+    from index.store import update_index
 
-    return build_index(
+    return update_index(
         settings.index_dir, passages=load_passages(settings.corpus),
         corpus_fingerprint=corpus_fingerprint(settings.corpus),
         chunker_settings=chunker_settings(settings.corpus),
         embedder=load_embedder(settings.embedding), embedding=settings.embedding,
         index=settings.index,
     )
+
+
+def _index_change(index) -> str:
+    change = index.manifest.last_change
+    return (f"Index: {len(index.passages)} passages; {change.get('embedded', 0)} embedded, "
+            f"{change.get('removed', 0)} removed, {change.get('kept', 0)} kept as they were")
 
 
 def _iso_date(text: str):

@@ -64,6 +64,17 @@ class IndexManifest(BaseModel):
     built_at: str = Field(description="UTC time the build finished, ISO 8601.")
     build_seconds: float = Field(ge=0)
     file_sha256: dict[str, str] = Field(description="Checksum of each data file, to detect damage.")
+    # Defaults, so manifests written before incremental updates still read (and get rebuilt once
+    # when a source changes, since they have no digests to compare).
+    source_digests: dict[str, str] = Field(
+        default_factory=dict,
+        description="Source file -> sha256 of the texts its passages embed; an update embeds "
+                    "only the sources whose digest changed.",
+    )
+    last_change: dict[str, int] = Field(
+        default_factory=dict,
+        description="Passages embedded, removed and kept by the build or update that wrote this.",
+    )
 
 
 def build_params(settings: IndexSettings) -> dict[str, int]:

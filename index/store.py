@@ -3,6 +3,8 @@
 On disk an index is one folder with `index.faiss` (FAISS's own format), `passages.jsonl` and
 `manifest.json`; nothing is pickled. A build writes into a hidden sibling folder and renames it
 into place, under a lock file, so a crash or a second builder never leaves a half-written index.
+When only some sources changed, `update_index` (and `open_index`) embed just those (see
+index/incremental.py) and write the result the same way.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from corpus.errors import CorpusError, CrampbotError
 from corpus.passage import Passage
 from index.embedding import Embedder
 from index.errors import IndexMismatch
+from index.incremental import apply_changes, position_of_labels, source_digests
 from index.manifest import (
     IndexManifest,
     IndexRecipe,
@@ -64,6 +67,8 @@ class PassageIndex:
         self._faiss = faiss_index
         self.passages = passages
         self.manifest = manifest
+        # An updated index answers with its own ids; None: ids are positions.
+        self._positions = position_of_labels(faiss_index)
 
     def __len__(self) -> int:
         return len(self.passages)
@@ -82,11 +87,12 @@ class PassageIndex:
             return [[] for _ in queries]
         # Scores are cosines only if both sides are unit length; re-normalizing costs nothing.
         faiss.normalize_L2(queries)
-        scores, positions = self._faiss.search(queries, k)
+        scores, labels = self._faiss.search(queries, k)
+        position = (lambda label: label) if self._positions is None else self._positions.__getitem__
         # FAISS pads with -1 when an approximate index finds fewer than k neighbours.
         return [
-            [(int(p), float(s)) for p, s in zip(row_positions, row_scores) if p >= 0]
-            for row_positions, row_scores in zip(positions, scores)
+            [(position(int(p)), float(s)) for p, s in zip(row_labels, row_scores) if p >= 0]
+            for row_labels, row_scores in zip(labels, scores)
         ]
 
 
@@ -131,7 +137,27 @@ def open_index(
             raise IndexMismatch(
                 f"{problem}; run `crampbot ingest` to rebuild it (or set index.auto_rebuild)."
             )
-        return _build_locked(directory, passages(), recipe, embedder, embedding, index, progress)
+        return _update_locked(directory, passages(), recipe, embedder, embedding, index, progress)
+
+
+def update_index(
+    directory: Path,
+    *,
+    passages: list[Passage],
+    corpus_fingerprint: str,
+    chunker_settings: dict,
+    embedder: Embedder,
+    embedding: EmbeddingSettings,
+    index: IndexSettings,
+    progress: bool = False,
+) -> PassageIndex:
+    """The index in `directory` made to match `passages`, embedding only the sources that were
+    added or changed since it was written; a full build when that is not possible (no index,
+    other settings, or an index kind that cannot remove vectors)."""
+    directory = Path(directory)
+    recipe = _recipe(embedder, chunker_settings, corpus_fingerprint, embedding, index)
+    with _exclusive(directory):
+        return _update_locked(directory, passages, recipe, embedder, embedding, index, progress)
 
 
 def build_index(
@@ -239,10 +265,65 @@ def _build_locked(
     """Build and swap in a new index; the caller holds the lock."""
     if not passages:
         raise CorpusError("The corpus gave no passages to index; check corpus.raw_dir.")
-    _remove_leftovers(directory)
     started = time.perf_counter()
     vectors = _embed_passages(passages, embedder, embedding, progress)
     faiss_index, effective_params = _new_faiss_index(vectors, settings)
+    change = {"embedded": len(passages), "removed": 0, "kept": 0}
+    return _write_locked(directory, faiss_index, list(passages), recipe, embedder, embedding,
+                         settings, effective_params, change, started)
+
+
+def _update_locked(
+    directory: Path,
+    passages: list[Passage],
+    recipe: IndexRecipe,
+    embedder: Embedder,
+    embedding: EmbeddingSettings,
+    settings: IndexSettings,
+    progress: bool,
+) -> PassageIndex:
+    """Embed only what changed when the index on disk differs from `recipe` in its corpus
+    alone; otherwise build. The caller holds the lock."""
+    if not passages:
+        raise CorpusError("The corpus gave no passages to index; check corpus.raw_dir.")
+    manifest = _read_manifest(directory)
+    same_but_corpus = manifest is not None and manifest.recipe.model_copy(
+        update={"corpus_fingerprint": recipe.corpus_fingerprint}) == recipe
+    current = _load(directory, manifest, settings) if same_but_corpus else None
+    if current is None:
+        return _build_locked(directory, passages, recipe, embedder, embedding, settings, progress)
+    if manifest.recipe == recipe:
+        return current
+    started = time.perf_counter()
+
+    def text_of(passage: Passage) -> str:
+        return embedding_text(passage, embedding.include_section_title)
+
+    update = apply_changes(
+        current._faiss, current.passages, manifest.source_digests, passages,
+        source_digests(passages, text_of),
+        lambda fresh: _embed_passages(fresh, embedder, embedding, progress))
+    if update is None:
+        return _build_locked(directory, passages, recipe, embedder, embedding, settings, progress)
+    change = {"embedded": update.embedded, "removed": update.removed, "kept": update.kept}
+    return _write_locked(directory, update.faiss_index, update.passages, recipe, embedder,
+                         embedding, settings, manifest.effective_params, change, started)
+
+
+def _write_locked(
+    directory: Path,
+    faiss_index: faiss.Index,
+    passages: list[Passage],
+    recipe: IndexRecipe,
+    embedder: Embedder,
+    embedding: EmbeddingSettings,
+    settings: IndexSettings,
+    effective_params: dict[str, int],
+    change: dict[str, int],
+    started: float,
+) -> PassageIndex:
+    """Write the index into a work folder and swap it in; the caller holds the lock."""
+    _remove_leftovers(directory)
     workspace = Path(tempfile.mkdtemp(prefix=f".{directory.name}.building-", dir=directory.parent))
     try:
         faiss.write_index(faiss_index, str(workspace / INDEX_FILE))
@@ -257,6 +338,9 @@ def _build_locked(
             built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3),
             file_sha256=_checksums(workspace),
+            source_digests=source_digests(
+                passages, lambda p: embedding_text(p, embedding.include_section_title)),
+            last_change=change,
         )
         # Written last: a folder without a manifest is never mistaken for a finished index.
         (workspace / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
@@ -267,7 +351,7 @@ def _build_locked(
         shutil.rmtree(workspace, ignore_errors=True)
         raise
     _apply_search_params(faiss_index, manifest, settings)
-    return PassageIndex(faiss_index, list(passages), manifest)
+    return PassageIndex(faiss_index, passages, manifest)
 
 
 def _embed_passages(
