@@ -19,7 +19,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import filelock
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from corpus.chunking import chunk_source
 from corpus.convert import Converted
@@ -31,6 +31,13 @@ from corpus.sources import SourceText
 
 MANIFEST = "manifest.json"
 _ID_CHARS = re.compile(r"[^a-z0-9]+")
+
+# Shown on a source card (bot/render.py) for the sources a clinic added.
+# TODO(texts): move to bot/texts.py and the locale catalogs (bot/locales/*.json).
+CARD_PAGE = "page {page}"
+CARD_REVIEWED_BY_ON = "Reviewed by {reviewer} on {date}"
+CARD_REVIEWED_ON = "Reviewed on {date}"
+CARD_REVIEWED_BY = "Reviewed by {reviewer}"
 
 
 class LibrarySource(BaseModel):
@@ -53,11 +60,42 @@ class LibrarySource(BaseModel):
     page_starts: list[int] = Field(default_factory=list,
                                    description="Offset in the text where each page begins (PDF).")
 
+    @field_validator("url")
+    @classmethod
+    def _web_address(cls, url: str) -> str:
+        # Cards link to it: anything but http(s) (javascript:, data:) must never become a link.
+        if url and not re.match(r"https?://[^\s/]+", url, flags=re.IGNORECASE):
+            raise ValueError(f"'{url}' is not a web address; give it as https://...")
+        return url
+
     def page_at(self, offset: int) -> int | None:
         return Converted("", "", "", tuple(self.page_starts)).page_at(offset)
 
     def review_age_days(self, today: date) -> int | None:
         return None if self.reviewed_on is None else (today - self.reviewed_on).days
+
+
+def card_page(passage: Passage) -> str:
+    """"page 2" for a passage of a PDF, else ""."""
+    return CARD_PAGE.format(page=passage.page) if passage.page else ""
+
+
+def card_review(passage: Passage) -> str:
+    """"Reviewed by Dr A. Patel on 1 March 2026", or as much of it as is known, else ""."""
+    when = ""
+    if passage.reviewed_on:
+        day = date.fromisoformat(passage.reviewed_on)
+        when = f"{day.day} {day:%B %Y}"
+    if passage.reviewed_by and when:
+        return CARD_REVIEWED_BY_ON.format(reviewer=passage.reviewed_by, date=when)
+    if when:
+        return CARD_REVIEWED_ON.format(date=when)
+    return CARD_REVIEWED_BY.format(reviewer=passage.reviewed_by) if passage.reviewed_by else ""
+
+
+def card_link(passage: Passage) -> str:
+    """The passage's web address when it is one a card may link to, else ""."""
+    return passage.url if re.match(r"https?://", passage.url, flags=re.IGNORECASE) else ""
 
 
 def source_id(file_name: str) -> str:
@@ -99,21 +137,29 @@ class SourceLibrary:
         if new_id in taken_ids:
             raise CorpusError(f"A shipped source is already called '{new_id}'; rename "
                               f"{path.name} and add it again.")
-        entry = LibrarySource(
-            id=new_id, file=f"{new_id}{path.suffix.lower()}", original_name=path.name,
-            title=title or _title_from(converted, path), url=url, language=language,
-            reviewed_by=reviewed_by, reviewed_on=reviewed_on,
-            sha256=hashlib.sha256(data).hexdigest(), converter=converted.converter,
-            converter_version=converted.converter_version,
-            added_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            page_starts=list(converted.page_starts),
-        )
+        try:
+            entry = LibrarySource(
+                id=new_id, file=f"{new_id}{path.suffix.lower()}", original_name=path.name,
+                title=title or _title_from(converted, path), url=url, language=language,
+                reviewed_by=reviewed_by, reviewed_on=reviewed_on,
+                sha256=hashlib.sha256(data).hexdigest(), converter=converted.converter,
+                converter_version=converted.converter_version,
+                added_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                page_starts=list(converted.page_starts),
+            )
+        except ValidationError as error:
+            problem = error.errors()[0]
+            raise CorpusError(f"{path.name}: bad {problem['loc'][0]}: "
+                              f"{problem['msg'].removeprefix('Value error, ')}") from None
         with self._locked():
             manifest = self._read_manifest()
             old = manifest.get(new_id)
-            if old is not None and not url:
-                # A new version keeps its link; its review does not carry over (new content).
-                entry = entry.model_copy(update={"url": old.url})
+            if old is not None:
+                # A new version keeps its link; its review carries over only to the same bytes.
+                keep = {"url": url or old.url}
+                if old.sha256 == entry.sha256 and not reviewed_by and reviewed_on is None:
+                    keep |= {"reviewed_by": old.reviewed_by, "reviewed_on": old.reviewed_on}
+                entry = entry.model_copy(update=keep)
             if old is not None and old.model_dump(exclude={"added_at"}) == entry.model_dump(
                     exclude={"added_at"}):
                 return old, "unchanged"
