@@ -134,14 +134,26 @@ def render_sources(citations: list[Citation], lang: str = "en") -> str:
 
 
 def render_source_card(citation: Citation, lang: str = "en") -> str:
-    """One cited passage: number, source title, section, text with the supporting sentence
-    highlighted, and the raw (machine-translated) wording behind a disclosure."""
+    """One cited passage: number, source title (a link to the source's page when it has one),
+    section and page, who reviewed it and when, text with the supporting sentence highlighted,
+    and the raw (machine-translated) wording behind a disclosure."""
+    from corpus.library import card_link, card_page, card_review
+
     passage = citation.passage
     section, wording = passage.section or texts.t("NO_SECTION", lang), texts.t("ORIGINAL_WORDING", lang)
+    title = escape_text(passage.title)
+    if card_link(passage):  # only http(s) addresses become links
+        title = (f'<a href="{html.escape(card_link(passage), quote=True)}" target="_blank" '
+                 f'rel="noopener">{title}</a>')
+    where = " · ".join(part for part in (section, card_page(passage)) if part)
+    review = card_review(passage)
     head = (
         f'<div class="cb-card-head"><span class="cb-card-num">[{citation.number}]</span>'
-        f'<span class="cb-card-title">{escape_text(passage.title)}</span>'
-        f'<span class="cb-card-section">{escape_text(section)}</span></div>'
+        f'<span class="cb-card-title">{title}</span>'
+        f'<span class="cb-card-section">{escape_text(where)}</span>'
+        + (f'<span class="cb-card-section cb-card-review">{escape_text(review)}</span>'
+           if review else "")
+        + "</div>"
     )
     text = highlight_sentence(passage.text, citation.supporting_sentence)
     original = (
