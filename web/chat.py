@@ -203,7 +203,9 @@ def interface_i18n(web: WebSettings, computed: dict[str, Callable[[str], str]]) 
     settings.web.lang set, every browser language gets that language's texts."""
     def catalog(lang: str) -> dict[str, str]:
         entries = {k: v for k, v in texts.CATALOGS[lang].items() if isinstance(v, str)}
-        return {**entries, **{key: make(lang) for key, make in computed.items()}}
+        # Gradio's own keys for the thumbs' names: the catalog's words replace its built-in ones.
+        gradio_keys = {"chatbot.like": entries["LIKE"], "chatbot.dislike": entries["DISLIKE"]}
+        return {**entries, **gradio_keys, **{key: make(lang) for key, make in computed.items()}}
 
     forced = None if web.lang == "auto" else web.lang
     return gr.I18n(**{lang: catalog(forced or lang) for lang in texts.LANGUAGES})

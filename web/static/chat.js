@@ -100,10 +100,13 @@
   }
 
   function nameExamples(chat) {
-    chat.querySelectorAll("[role=list]").forEach(function (list) {
+    // Named again on every change: the page's language is told after the first one.
+    chat.querySelectorAll("[role=list], [data-cb-examples]").forEach(function (list) {
       if (list.querySelector("[role=listitem], li")) return;
       list.setAttribute("role", "group");
-      if (labels().examples) list.setAttribute("aria-label", labels().examples);
+      list.setAttribute("data-cb-examples", "");
+      var name = labels().examples;
+      if (name && list.getAttribute("aria-label") !== name) list.setAttribute("aria-label", name);
     });
   }
 
