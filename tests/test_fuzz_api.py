@@ -1,9 +1,11 @@
 """Schemathesis fuzzes the JSON API from its own OpenAPI schema against the real server on
 127.0.0.1 (issue 15): every default check (no 5xx, documented status codes and content types,
 bodies matching the schema, valid data accepted, invalid data refused), and every 2xx answer
-carries the disclaimer. Bounded: a fixed number of examples per operation, no deadline."""
+carries the disclaimer: /ask's reply, the `done` event of /ask/stream, the OpenAI-compatible
+chat completion (streamed or not). Bounded: a fixed number of examples per operation, no deadline."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -51,19 +53,38 @@ def operations(url: str):
 def test_the_api_holds_to_its_schema_under_fuzzing(live_server, mode):
     found = operations(live_server)
     assert {(op.method.upper(), op.path) for op in found} >= {
-        ("POST", "/api/v1/ask"), ("POST", "/api/v1/feedback"), ("GET", "/api/v1/health")}
+        ("POST", "/api/v1/ask"), ("POST", "/api/v1/ask/stream"), ("POST", "/api/v1/feedback"),
+        ("GET", "/api/v1/health"), ("POST", "/v1/chat/completions"), ("GET", "/v1/models")}
     for operation in found:
         if mode is GenerationMode.NEGATIVE and operation.method.upper() == "GET":
-            continue  # health and ready take no input, so there is nothing invalid to send
+            continue  # health, ready and models take (almost) no input: nothing invalid to send
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
         def fuzz(case):
             response = case.call_and_validate(base_url=live_server, timeout=30)
-            if case.path == "/api/v1/ask" and 200 <= response.status_code < 300:
-                assert response.json()["disclaimer"] in texts.DISCLAIMERS
+            if 200 <= response.status_code < 300 and case.method.upper() == "POST":
+                assert_disclaimer(case.path, response)
 
         fuzz()
+
+
+def assert_disclaimer(path: str, response) -> None:
+    """The reply a 2xx answer carries ends with (or names) one of the disclaimers."""
+    if path == "/api/v1/ask":
+        assert response.json()["disclaimer"] in texts.DISCLAIMERS
+    elif path == "/api/v1/ask/stream":
+        done = response.text.split("event: done\ndata: ", 1)[1].split("\n", 1)[0]
+        assert json.loads(done)["disclaimer"] in texts.DISCLAIMERS
+    elif path == "/v1/chat/completions":
+        if "text/event-stream" in str(response.headers.get("content-type")):  # a list here
+            assert response.text.endswith("data: [DONE]\n\n")
+            chunks = [json.loads(line[6:]) for line in response.text.splitlines()
+                      if line.startswith("data: {")]
+            text = "".join(chunk["choices"][0]["delta"].get("content") or "" for chunk in chunks)
+        else:
+            text = response.json()["choices"][0]["message"]["content"]
+        assert text.endswith(texts.DISCLAIMERS), text[-200:]
 
 
 def test_schemathesis_run_finds_no_failure(live_server, tmp_path):

@@ -36,8 +36,8 @@ def build(fake_settings, shared_retriever, tmp_path, wrap=RecordingBot, **web):
 
 def client_for(url: str, **options) -> openai.OpenAI:
     # No retries: a 429 or 5xx must show here, not be hidden by the client's retrying.
-    return openai.OpenAI(base_url=url + "/v1", api_key="not-needed", max_retries=0, timeout=60,
-                         **options)
+    return openai.OpenAI(base_url=url + "/v1", api_key="not-needed",
+                         **{"max_retries": 0, "timeout": 60, **options})
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_earlier_messages_are_the_history_without_disclaimers(live):
     assert texts.DISCLAIMER not in history[0][1]
 
 
-def test_history_keeps_as_many_turns_as_ask_does(live):
+def test_history_keeps_as_many_turns_as_ask_does_and_the_bot_cuts_them(live):
     url, bot = live
     messages = []
     for number in range(MAX_TURNS_KEPT + 5):
@@ -114,6 +114,13 @@ def test_history_keeps_as_many_turns_as_ask_does(live):
     _, history = bot.asked[-1]
     assert len(history) == MAX_TURNS_KEPT
     assert history[-1] == ("question 24", "answer 24") and history[0][0] == "question 5"
+
+    long_answer = "Stretch the calf. " * 500  # 9,000 characters: what reaches the model is cut
+    client_for(url).chat.completions.create(model="default", messages=[
+        user(NIGHT), {"role": "assistant", "content": long_answer}, user("And how to stop it?")])
+    [(question, answer)] = bot.asked[-1][1]  # as it reached the bot, past web/limits.py
+    assert question == NIGHT and answer.startswith("Stretch the calf. Stretch")
+    assert len(answer) <= WebSettings().history_turn_chars < len(long_answer)
 
 
 def test_models_lists_the_preset_and_an_unknown_model_is_404(live):
@@ -132,11 +139,9 @@ def test_models_lists_the_preset_and_an_unknown_model_is_404(live):
 
 @pytest.mark.parametrize("messages", [
     [],
-    [{"role": "assistant", "content": "Hello"}],
-    [user(NIGHT), {"role": "assistant", "content": "An answer"}],
     [{"role": "tool", "content": "42", "tool_call_id": "x"}],
     [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}]}],
-    [user("x" * 7000), {"role": "assistant", "content": "ok"}, user(NIGHT)],
+    [{"role": "user", "content": 42}],
     "not a list",
 ])
 def test_bad_input_is_400_in_openai_shape(live, messages):
@@ -147,9 +152,24 @@ def test_bad_input_is_400_in_openai_shape(live, messages):
     assert refused.value.body["type"] == "invalid_request_error" and refused.value.message
 
 
+@pytest.mark.parametrize("messages", [
+    [{"role": "assistant", "content": "Hello"}],
+    [user(NIGHT), {"role": "assistant", "content": "An answer"}],
+    [{"role": "system", "content": "Be brief."}],
+])
+def test_a_conversation_without_a_question_gets_the_bots_own_reply(live, messages):
+    """As /api/v1/ask answers an empty question: what to type, with the disclaimer."""
+    url, _ = live
+    reply = client_for(url).chat.completions.create(model="default", messages=messages)
+    assert reply.choices[0].message.content == (
+        f"{texts.EMPTY_MESSAGE}\n\n{texts.DISCLAIMER_NO_SOURCES}")
+
+
 def test_broken_bodies_are_4xx_never_500(live):
     url, _ = live
-    for body in (b"{not json", b"[]", b'{"model": 5, "messages": [{}]}', b'"\xff"'):
+    for body in (b"{not json", b"[]", b'{"model": 5, "messages": [{}]}', b'"\xff"',
+                 b'{"model": "default", "messages": [{"role": "user", "content": "x"}], '
+                 b'"stream": 0}'):
         reply = httpx.post(url + COMPLETIONS, content=body, timeout=30,
                            headers={"Content-Type": "application/json"})
         assert reply.status_code == 400, body

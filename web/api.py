@@ -138,6 +138,12 @@ _ASK_ERRORS = {
 }
 
 
+# A route whose replies are a stream would list its refusals under the stream's media type.
+_STREAM_ERRORS = {
+    status: {"description": error["description"],
+             "content": {"application/json": {"schema": error["model"].model_json_schema()}}}
+    for status, error in _ASK_ERRORS.items()}
+
 _STREAM_DESCRIPTION = (
     "The answer of POST /api/v1/ask as Server-Sent Events (`event:` names the kind, `data:` is "
     "JSON): `status` {text}* while waiting, `retrieved` {passages} once the sources are found, "
@@ -197,7 +203,7 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = Non
 
     # A sync generator: FastAPI steps it in its thread pool, one bot event at a time.
     @router.post(f"{PREFIX}/ask/stream", response_class=EventSourceResponse,
-                 responses=_ASK_ERRORS, description=_STREAM_DESCRIPTION,
+                 responses=_STREAM_ERRORS, description=_STREAM_DESCRIPTION,
                  summary="Ask a question; the answer streams as Server-Sent Events")
     def ask_stream(asked: Admitted = Depends(admitted)) -> Iterator[ServerSentEvent]:
         yield from answer_events(bot.stream(asked.question, asked.history),

@@ -35,7 +35,7 @@ from bot.answer import Answer
 from bot.events import BotEvent, Done
 from bot.safety.input_guard import encodable
 from bot.settings import WebSettings
-from web.api import MAX_HISTORY_ANSWER_CHARS, MAX_HISTORY_QUESTION_CHARS, citations_out
+from web.api import Problem, citations_out
 from web.conversations import MAX_TURNS_KEPT
 from web.limits import abridged
 from web.security import client_key, retry_after_header
@@ -46,14 +46,8 @@ OPENAI_PREFIX = "/v1"
 OWNER = "crampbot"
 
 # TODO(texts): move to bot/texts.py (owned by the i18n agent).
-OPENAI_LAST_MESSAGE_NOT_USER = (
-    "The last message must be the user's question (role 'user'); send the conversation so far "
-    "followed by the new question.")
 OPENAI_UNKNOWN_MODEL = (
     "The model '{model}' does not exist on this server; it answers as '{preset}' (GET /v1/models).")
-OPENAI_NOT_TEXT = "Only text content is supported; send the question as text."
-OPENAI_HISTORY_TOO_LONG = (
-    "An earlier {role} message is over {limit:,} characters; send a shorter conversation.")
 OPENAI_INVALID = "Invalid request: {where}: {what}"
 
 _MAX_ERROR_TEXT = 300
@@ -62,14 +56,14 @@ _PIECE = re.compile(r"\S+\s*|\s+")
 
 
 class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
-    type: str = Field(description="Only 'text' parts are read.")
-    text: str | None = None
+    type: Literal["text"] = Field(description="Only text: the bot reads no images or files.")
+    text: str
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")  # name, tool_calls...: accepted, not used
+    model_config = ConfigDict(extra="allow", strict=True)  # name, tool_calls...: not used
 
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[ContentPart] | None = None
@@ -78,8 +72,9 @@ class ChatMessage(BaseModel):
 class ChatCompletionRequest(BaseModel):
     # OpenAI's sampling options (temperature, max_tokens, n, ...) are accepted and ignored: the
     # preset decides how the bot answers, and clients send them unasked.
+    # strict: "stream": 0 is refused, not taken for false (Schemathesis found it accepted).
     model_config = ConfigDict(
-        extra="allow",
+        extra="allow", strict=True,
         json_schema_extra={"examples": [{"model": "default", "messages": [
             {"role": "user", "content": "Why do my calves cramp at night?"}]}]})
 
@@ -152,35 +147,27 @@ def _invalid(error: RequestValidationError) -> OpenAIProblem:
 def _text(message: ChatMessage) -> str:
     if message.content is None or isinstance(message.content, str):
         return message.content or ""
-    if any(part.type != "text" for part in message.content):
-        raise OpenAIProblem(400, OPENAI_NOT_TEXT, param="messages")
-    return "".join(part.text or "" for part in message.content)
+    return "".join(part.text for part in message.content)
 
 
 def question_and_history(messages: Sequence[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:
-    """The question (the last user message) and the earlier turns: each assistant message
-    paired with the user message before it, its disclaimer dropped, the latest MAX_TURNS_KEPT
-    kept (what the server keeps of a conversation of /api/v1/ask); an earlier message over
-    the /ask history limits is refused."""
+    """The question (the last message, when it is the user's) and the earlier turns: each
+    assistant message paired with the user message before it, its disclaimer dropped, the
+    latest MAX_TURNS_KEPT kept, as the server keeps a conversation of /api/v1/ask (the bot
+    then cuts each turn and their total: web/limits.py). A conversation that does not end
+    with the user's question asks the empty question, which the bot answers as it does on
+    /ask, with what to type: schema-valid input is answered, not refused."""
     said = [(m.role, _text(m)) for m in messages if m.role in ("user", "assistant")]
-    if not said or said[-1][0] != "user":
-        raise OpenAIProblem(400, OPENAI_LAST_MESSAGE_NOT_USER, param="messages")
+    question = said.pop()[1] if said and said[-1][0] == "user" else ""
     turns: list[tuple[str, str]] = []
     asked: str | None = None
-    for role, text in said[:-1]:
+    for role, text in said:
         if role == "user":
             asked = text  # a question never answered is replaced by the next one
         elif asked is not None:
             turns.append((asked, texts.without_disclaimer(text).strip()))
             asked = None
-    turns = turns[-MAX_TURNS_KEPT:]
-    for question, answer in turns:
-        for role, text, limit in (("user", question, MAX_HISTORY_QUESTION_CHARS),
-                                  ("assistant", answer, MAX_HISTORY_ANSWER_CHARS)):
-            if len(text) > limit:
-                raise OpenAIProblem(400, OPENAI_HISTORY_TOO_LONG.format(role=role, limit=limit),
-                                    param="messages")
-    return said[-1][1], turns
+    return question, turns[-MAX_TURNS_KEPT:]
 
 
 def _completion_id() -> str:
@@ -229,14 +216,15 @@ def completion_chunks(events: Iterable[BotEvent], model: str) -> Iterator[bytes]
     yield format_sse_event(data_str=error.model_dump_json())
 
 
-_PROBLEM = {"content": {"application/json": {"schema": {
-    "type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}}}
+# Each event of a stream (OpenAI 3.2's itemSchema, as FastAPI writes it for its SSE routes):
+# `data` is a chat.completion.chunk as JSON, or [DONE].
+_CHUNK_EVENT = {"type": "object", "properties": {"data": {"type": "string"}}, "required": ["data"]}
 _OPENAI_ERRORS = {
-    400: {"model": OpenAIError, "description": "Invalid body, or the last message is not the user's."},
-    403: {**_PROBLEM, "description": "Sent by a browser from a site that is not allowed."},
+    400: {"model": OpenAIError, "description": "The body is invalid (or not JSON, not UTF-8)."},
+    403: {"model": Problem, "description": "Sent by a browser from a site that is not allowed."},
     404: {"model": OpenAIError, "description": "Unknown model (not the server's preset)."},
-    408: {**_PROBLEM, "description": "The body did not arrive in time."},
-    413: {**_PROBLEM, "description": "Request body over the size limit."},
+    408: {"model": Problem, "description": "The body did not arrive in time."},
+    413: {"model": Problem, "description": "Request body over the size limit."},
     429: {"model": OpenAIError, "description": "Too many questions; see the Retry-After header."},
 }
 
@@ -282,7 +270,7 @@ def openai_router(bot, web: WebSettings, limiter: Limiter) -> APIRouter:
                  responses={200: {"description": "A chat.completion, or with stream=true "
                                                  "chat.completion.chunk events ending with [DONE].",
                                   "content": {"application/json": {},
-                                              "text/event-stream": {"schema": {"type": "string"}}}},
+                                              "text/event-stream": {"itemSchema": _CHUNK_EVENT}}},
                             **_OPENAI_ERRORS})
     def chat_completions(body: ChatCompletionRequest, request: Request):
         known(body.model)
