@@ -114,6 +114,8 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
         raise CorpusError("--title and --url describe one file; add the files one at a time.")
     # Every file is converted before anything is stored: one that fails changes nothing.
     converted = [(path, convert_file(path)) for path in paths]
+    for warning in (w for _, text in converted for w in text.warnings):
+        print(f"warning: {warning}", file=sys.stderr)
     library = SourceLibrary(settings.corpus.library_dir)
     shipped = frozenset(path.stem for path in discover_sources(settings.corpus.raw_dir))
     changed = []

@@ -48,6 +48,7 @@ class Converted:
     converter_version: str
     page_starts: tuple[int, ...] = field(default=())  # offset where each page begins (PDF only)
     title: str = ""  # the document's own title (PDF metadata, HTML <title>), if it has one
+    warnings: tuple[str, ...] = ()  # what a person should check (pages without text)
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page the character at `offset` is on, or None for formats without pages."""
@@ -105,13 +106,18 @@ def _convert_pdf(name: str, data: bytes) -> Converted:
             f"{name} has no text layer (it looks scanned: its pages are pictures of text); "
             "run it through OCR (for example ocrmypdf) or add the text as .docx or .txt."
         )
+    blank = [str(n) for n, page in enumerate(pages, 1)
+             if len("".join(page.split())) < _MIN_CHARS_PER_PAGE]
+    pages_have = f"pages {', '.join(blank)} have" if len(blank) > 1 else f"page {''.join(blank)} has"
+    warnings = (f"{name}: {pages_have} no text layer (scanned?); its text is not included.",
+                ) if blank else ()
     cleaned = join_hyphenation(drop_page_furniture(pages))
     text, starts = "", []
     for page_text in cleaned:
         starts.append(len(text))
         text += page_text.strip("\n") + "\n\n"
     title = (reader.metadata.title or "").strip() if reader.metadata else ""
-    return Converted(text, "pypdf", metadata.version("pypdf"), tuple(starts), title)
+    return Converted(text, "pypdf", metadata.version("pypdf"), tuple(starts), title, warnings)
 
 
 def drop_page_furniture(pages: list[str]) -> list[str]:

@@ -50,6 +50,20 @@ def test_scanned_pdf_is_refused_with_a_message_saying_what_to_do(folder):
         convert_file(leaflets.build_scanned_pdf(folder / "scan.pdf"))
 
 
+def test_a_pdf_with_some_scanned_pages_is_converted_with_a_warning_naming_them(folder):
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.append(str(leaflets.build_pdf(folder / "text.pdf")))
+    writer.append(str(leaflets.build_scanned_pdf(folder / "scan-page.pdf")))
+    writer.write(str(folder / "mixed.pdf"))
+    converted = convert_file(folder / "mixed.pdf")
+    assert converted.warnings == ("mixed.pdf: page 4 has no text layer (scanned?); its text "
+                                  "is not included.",)
+    assert leaflets.FACTS[0] in _flat(converted.text)
+    assert convert_file(folder / "text.pdf").warnings == ()
+
+
 def test_unsupported_and_damaged_files_are_refused(folder):
     (folder / "notes.rtf").write_text("{\\rtf1 hello}")
     with pytest.raises(ConversionError, match=r"\.pdf, \.docx"):
