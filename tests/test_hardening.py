@@ -132,7 +132,8 @@ def test_the_chat_answers_a_message_with_a_lone_surrogate(served):
     client, _, _ = served
     config = client.get("/config").json()
     ask = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "ask")
-    body = ('{"data": ["cramp \\ud800 at night", null], "fn_index": %d, '
+    # ask's inputs: the message box, the turns and the page's language (web/chat.py).
+    body = ('{"data": ["cramp \\ud800 at night", null, "en"], "fn_index": %d, '
             '"session_hash": "surrogate-test", "event_data": null}' % ask)
     reply = post_raw(client, "/gradio_api/run/predict", body)
     assert reply.status_code == 200, reply.text[:300]
