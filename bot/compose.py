@@ -167,30 +167,31 @@ def display_sentences(unit: str) -> list[str]:
     return sentences
 
 
-def select_evidence(
-    question: str, shown: list[Passage], embedder: "Embedder", *, max_units: int = 4,
-    margin: float = 0.5, floor: float = 0.3, other_margin: float | None = 0.25,
-    focus: str | None = None, topic: np.ndarray | None = None,
-    retrieval_scores: list[float] | None = None,
-) -> list[Evidence]:
-    """The units that answer `question`, most relevant first; [] when none does.
+@dataclass(frozen=True)
+class Scored:
+    """Every candidate unit of the shown passages with its relevance, and the unit vectors
+    (row k + 1 of `vectors` is candidate k; row 0 is the question)."""
 
-    `focus`: what a follow-up itself asks, when `question` is it searched together with the
-    previous question ("Why do my calves cramp at night? Is that dangerous in pregnancy?"): its
-    words and its kind of answer count double, so the answer is about pregnancy, not night.
-    """
+    candidates: list[tuple[int, str, str]]  # (passage number, unit, what it is about)
+    scores: list[float]
+    vectors: np.ndarray
+
+
+def score_units(
+    question: str, shown: list[Passage], embedder: "Embedder", *, focus: str | None = None,
+    topic: np.ndarray | None = None, retrieval_scores: list[float] | None = None,
+) -> Scored | None:
+    """Each unit of the shown passages scored for how well it answers `question` (the module
+    docstring lists the terms); None when no unit says more than the question."""
+    asked = content_words(focus or question)
     candidates = [
         (number, unit, about)
         for number, passage in enumerate(shown, start=1)
         for unit, about in passage_units(passage)
+        if len(content_words(unit) - asked - COMMON_WORDS) >= _MIN_NEW_WORDS
     ]
     if not candidates:
-        return []
-    asked = content_words(focus or question)
-    candidates = [c for c in candidates
-                  if len(content_words(c[1]) - asked - COMMON_WORDS) >= _MIN_NEW_WORDS]
-    if not candidates:
-        return []
+        return None
     sections = [passage.section or passage.title for passage in shown]
     vectors = embedder.embed([question] + sections + [about for *_, about in candidates])
     # Only a real heading says what a passage answers: the text before a source's first heading
@@ -213,6 +214,26 @@ def select_evidence(
         - _INTENT_BONUS * _off_intent(focus or question, unit)
         for (number, unit, about), cosine in zip(candidates, cosines)
     ]
+    return Scored(candidates, scores, vectors)
+
+
+def select_evidence(
+    question: str, shown: list[Passage], embedder: "Embedder", *, max_units: int = 4,
+    margin: float = 0.5, floor: float = 0.3, other_margin: float | None = 0.25,
+    focus: str | None = None, topic: np.ndarray | None = None,
+    retrieval_scores: list[float] | None = None,
+) -> list[Evidence]:
+    """The units that answer `question`, most relevant first; [] when none does.
+
+    `focus`: what a follow-up itself asks, when `question` is it searched together with the
+    previous question ("Why do my calves cramp at night? Is that dangerous in pregnancy?"): its
+    words and its kind of answer count double, so the answer is about pregnancy, not night.
+    """
+    scored = score_units(question, shown, embedder, focus=focus, topic=topic,
+                         retrieval_scores=retrieval_scores)
+    if scored is None:
+        return []
+    candidates, scores, vectors = scored.candidates, scored.scores, scored.vectors
     best = max(scores)
     best_passage = candidates[int(np.argmax(scores))][0]
     chosen: list[int] = []
