@@ -138,6 +138,14 @@ URGENT = {
         "Выпил много таблеток и сводит мышцы",
         "наглотался таблеток, дергаются мышцы",
     ],
+    "heat_illness": [
+        "Worked on a building site all day in the heat, now I have cramps and I've stopped sweating",
+        "After the hike in 36 degrees my brother is confused and his legs are cramping",
+        "My skin is hot and dry after the sauna and my calves keep cramping",
+        "she collapsed during the heatwave after her legs cramped",
+        "Весь день на солнце, ноги сводит, а теперь перестал потеть",
+        "После пробежки в жару муж заговаривается и его сводят судороги",
+    ],
     "muscle_breakdown": [
         "After a crossfit session my thighs are killing me, my muscles are so sore and my urine is dark brown",
         "My pee looks like cola and my muscles ache after running a marathon in the heat",
@@ -154,6 +162,9 @@ URGENT = {
 
 # What people ordinarily ask a cramp assistant; none of these describes an emergency.
 ORDINARY = [
+    "I'm confused about whether heat or cold helps a cramp",
+    "I sweat a lot in hot weather and my calves cramp, should I drink more?",
+    "в жару часто сводит ноги, что делать?",
     "why do my calves cramp at night",
     "leg cramps after running",
     "is magnesium good for cramps",
