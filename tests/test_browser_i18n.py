@@ -179,3 +179,24 @@ def test_data_lang_makes_the_widget_russian_in_an_english_browser(sites, browser
     assert_chat_speaks(widget, "ru", examples=3)
     assert widget.locator(".cb-widget-subtitle").inner_text() == texts.t("WIDGET_SUBTITLE", "ru")
     screenshot(page, "widget-data-lang-ru")
+
+
+@pytest.mark.slow
+def test_real_model_answers_a_russian_example_in_a_russian_browser(browser_in):
+    """`python app.py` with the default settings (real embedder and default LLM): the first
+    Russian example, clicked in a Russian browser, gets a cited answer from the sources that
+    ends with the Russian disclaimer (the body is the English sources' for now)."""
+    from browser_support import serve_subprocess
+
+    page = browser_in("ru-RU")
+    with serve_subprocess(timeout_s=1500, log_name="i18n-real-app") as url:
+        page.goto(url)
+        assert_chat_speaks(page, "ru", examples=5)
+        page.get_by_text(NIGHT_RU, exact=True).click()
+        reply = page.locator("[data-testid=bot]").first
+        reply.locator(".cb-answer:not(.cb-draft)").wait_for(timeout=900_000)
+        screenshot(page, "real-page-ru-answer")
+        assert not reply.locator(".cb-answer.cb-declined, .cb-answer.cb-error").count()
+        assert reply.locator(".cb-cite").count() >= 1 and reply.locator(".cb-card").count() >= 1
+        assert reply.locator(".cb-sources-title").text_content() == texts.t("SOURCES", "ru")
+        assert reply.locator(".cb-disclaimer").inner_text().strip() == texts.t("DISCLAIMER", "ru")

@@ -171,14 +171,14 @@ class ChatView:
 def greeting_html(web: WebSettings, lang: str = "en") -> str:
     """Shown in the empty chat: the greeting and the disclaimer in `lang`, escaped. A clinic's
     own greeting (settings.web.greeting) is shown as written, in every language."""
-    greeting = web.greeting if web.greeting != texts.WIDGET_GREETING else texts.t("WIDGET_GREETING", lang)
-    return (
-        f'<div class="cb-greeting"><p>{render.escape_text(greeting)}</p>'
-        f'<p class="cb-greeting-note">{render.escape_text(texts.t("DISCLAIMER_NO_SOURCES", lang))}</p></div>'
-    )
+    own = web.greeting != texts.WIDGET_GREETING
+    greeting = render.escape_text(web.greeting if own else texts.t("WIDGET_GREETING", lang))
+    note = render.escape_text(texts.t("DISCLAIMER_NO_SOURCES", lang))
+    return f'<div class="cb-greeting"><p>{greeting}</p><p class="cb-greeting-note">{note}</p></div>'
 
 
 def loading_html(lang: str = "en") -> str:
+    """The note shown while the model loads, in `lang`."""
     return f'<p class="cb-status" role="status">{render.escape_text(texts.t("MODEL_LOADING", lang))}</p>'
 
 
@@ -186,7 +186,8 @@ def chat_head(web: WebSettings) -> str:
     """The chat's own styles and script (web/static/chat.css, chat.js) and the clinic's colours,
     for the page's <head>: the full page gets them from the chat itself, since its theme and
     CSS are set where app.py mounts it. The script gets its labels in every language."""
-    names = json.dumps({lang: {"examples": texts.t("EXAMPLES", lang), "waiting": texts.t("WAITING", lang)}
+    names = json.dumps({lang: {"examples": texts.t("EXAMPLES", lang),
+                               "waiting": texts.t("WAITING", lang)}
                         for lang in texts.LANGUAGES}).replace("<", "\\u003c")
     script = (STATIC_DIR / "chat.js").read_text(encoding="utf-8").replace(
         "/*@labels*/{}", names, 1)
@@ -336,8 +337,9 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
                 updates.setdefault(component, {})[prop] = make(lang)
         return updates
 
-    others = list(dict.fromkeys(c for c, _, _ in [(textbox, "", None), *swapped]
-                                if c not in (chatbot, loading)))
+    # The load's outputs besides the chatbot and the loading note, which it updates anyway.
+    others = [component for component in dict.fromkeys([textbox, *(c for c, _, _ in swapped)])
+              if component not in (chatbot, loading)]
 
     def model_state():
         waiting = not getattr(bot, "model_ready", True)
