@@ -40,10 +40,19 @@ def live_server(fake_settings, shared_retriever, tmp_path_factory):
         yield url
 
 
+# The assistant API's schema, and the OpenAI-compatible app's (mounted at /v1, paths under it).
+SCHEMAS = (("/api/v1/openapi.json", ""), ("/v1/openapi.json", "/v1"))
+
+
 def operations(url: str):
-    schema = schemathesis.openapi.from_url(f"{url}/api/v1/openapi.json", timeout=10,
-                                           config=SchemathesisConfig.from_path(CONFIG))
-    return [result.ok() for result in schema.get_all_operations()]
+    """(operation, the base URL its path is under, its served path) of both schemas."""
+    found = []
+    for schema_path, mount in SCHEMAS:
+        schema = schemathesis.openapi.from_url(f"{url}{schema_path}", timeout=10,
+                                               config=SchemathesisConfig.from_path(CONFIG))
+        found += [(result.ok(), url + mount, mount + result.ok().path)
+                  for result in schema.get_all_operations()]
+    return found
 
 
 # Schemathesis's own pytest integration (schema.parametrize with a lazy fixture) does not run
@@ -52,19 +61,19 @@ def operations(url: str):
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_the_api_holds_to_its_schema_under_fuzzing(live_server, mode):
     found = operations(live_server)
-    assert {(op.method.upper(), op.path) for op in found} >= {
+    assert {(op.method.upper(), path) for op, _, path in found} >= {
         ("POST", "/api/v1/ask"), ("POST", "/api/v1/ask/stream"), ("POST", "/api/v1/feedback"),
         ("GET", "/api/v1/health"), ("POST", "/v1/chat/completions"), ("GET", "/v1/models")}
-    for operation in found:
+    for operation, base_url, path in found:
         if mode is GenerationMode.NEGATIVE and operation.method.upper() == "GET":
             continue  # health, ready and models take (almost) no input: nothing invalid to send
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
         def fuzz(case):
-            response = case.call_and_validate(base_url=live_server, timeout=30)
+            response = case.call_and_validate(base_url=base_url, timeout=30)
             if 200 <= response.status_code < 300 and case.method.upper() == "POST":
-                assert_disclaimer(case.path, response)
+                assert_disclaimer(path, response)
 
         fuzz()
 
@@ -87,12 +96,13 @@ def assert_disclaimer(path: str, response) -> None:
         assert text.endswith(texts.DISCLAIMERS), text[-200:]
 
 
-def test_schemathesis_run_finds_no_failure(live_server, tmp_path):
+@pytest.mark.parametrize("schema_path, mount", SCHEMAS)
+def test_schemathesis_run_finds_no_failure(live_server, tmp_path, schema_path, mount):
     """`schemathesis run` as a person would use it: all its phases (examples, coverage,
     fuzzing, stateful) and default checks, bounded in examples and time."""
     run = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run",
-         f"{live_server}/api/v1/openapi.json",
+         f"{live_server}{schema_path}", "--url", live_server + mount,
          "--max-examples", "15", "--request-timeout", "30", "--workers", "1",
          "--report-dir", str(tmp_path), "--no-color"],
         capture_output=True, text=True, timeout=400, cwd=tmp_path)

@@ -33,8 +33,8 @@ from web.state import Conversations, Limiter, ServerState, make_state
 from web.stream import answer_events
 
 PREFIX = "/api/v1"
-# Paths whose wrong methods get 405 (ApiMethods): this API's and the OpenAI-compatible one's.
-API_PREFIXES = (PREFIX + "/", "/v1/")
+# Paths whose wrong methods get 405 (ApiMethods); the OpenAI-compatible app answers its own.
+API_PREFIXES = (PREFIX + "/",)
 log = logging.getLogger("crampbot.api")
 # Ids are the server's own secrets.token_urlsafe values: anything else is refused with 422.
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -167,7 +167,7 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = Non
     """The /api/v1 routes and the OpenAI-compatible /v1 ones, answering with `bot` under the
     given controls; `state` holds the limits, conversations and recent answers (web/state.py),
     `limiter` overrides its ask limit."""
-    from web.openai_compat import openai_router  # it reuses this module's models
+    from web.openai_compat import OPENAI_PREFIX, openai_app  # it reuses this module's models
 
     state = state or make_state(web)
     limiter = limiter or state.ask_limiter
@@ -239,7 +239,9 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = Non
         is_ready = bool(bot.model_ready)
         return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
 
-    router.include_router(openai_router(bot, web, limiter))
+    # Mounted, not included: its own schema and error shapes (/api/v1/openapi.json keeps this
+    # API's routes only).
+    router.mount(OPENAI_PREFIX, openai_app(bot, web, limiter))
     return router
 
 

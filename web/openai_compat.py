@@ -1,5 +1,7 @@
 """OpenAI's chat-completions API over the same bot, for existing chat clients (Open WebUI,
 AnythingLLM, the `openai` package): POST /v1/chat/completions, streamed or not, GET /v1/models.
+An app of its own mounted at /v1, with its own schema (/v1/openapi.json) and OpenAI's error
+shape for what FastAPI itself refuses; the server's middlewares (web/security.py) wrap it too.
 
 `model` is the preset the server runs. The last `user` message is the question, earlier
 user/assistant pairs the history (bounded like /api/v1/ask's); system messages are ignored, the
@@ -19,16 +21,15 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from fastapi.sse import EventSourceResponse, format_sse_event
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException  # FastAPI raises Starlette's for unreadable bodies
+from starlette.exceptions import HTTPException  # FastAPI's is a subclass
 
 from bot import texts
 from bot.answer import Answer
@@ -39,7 +40,7 @@ from web.api import Problem, citations_out
 from web.conversations import MAX_TURNS_KEPT
 from web.limits import abridged
 from web.security import client_key, retry_after_header
-from web.state import Limiter
+from web.state import Limiter, shared_state_unavailable
 
 log = logging.getLogger("crampbot.api")
 OPENAI_PREFIX = "/v1"
@@ -49,6 +50,11 @@ OWNER = "crampbot"
 OPENAI_UNKNOWN_MODEL = (
     "The model '{model}' does not exist on this server; it answers as '{preset}' (GET /v1/models).")
 OPENAI_INVALID = "Invalid request: {where}: {what}"
+
+OPENAI_DESCRIPTION = (
+    "OpenAI's chat-completions API for existing chat clients: `model` is the server's preset "
+    "(GET /v1/models); each reply's content is the cited answer ending with its disclaimer, "
+    "with the cited passages in `citations`. See docs/api.md.")
 
 _MAX_ERROR_TEXT = 300
 # A chunk of the streamed reply: a word and the space after it, or leading space.
@@ -110,27 +116,19 @@ class OpenAIProblem(Exception):
         return JSONResponse(self.body.model_dump(), status_code=self.status, headers=self.headers)
 
 
-class OpenAIRoute(APIRoute):
-    """Validation errors in OpenAI's shape (400 invalid_request_error), where FastAPI would
-    answer 422 {"detail": [...]} (or 400 for a body that is not UTF-8): clients made for OpenAI
-    read `error.message`."""
-
-    def get_route_handler(self) -> Callable:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request):
-            try:
-                return await handler(request)
-            except RequestValidationError as error:
-                return _invalid(error).response()
-            except OpenAIProblem as problem:
-                return problem.response()
-            except HTTPException as error:
-                if error.status_code != 400:
-                    raise  # e.g. 413 while a chunked body streams in: web/security.py's shape
-                return OpenAIProblem(400, str(error.detail)).response()
-
-        return handle
+async def _refused(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's and Starlette's own refusals in OpenAI's shape, which clients made for OpenAI
+    read (`error.message`): an invalid body is 400 invalid_request_error where FastAPI would
+    answer 422 {"detail": [...]}, and 404/405 for paths and methods this app does not have.
+    A 413 keeps web/security.py's {"detail"} shape, the one its middleware gives up front."""
+    if isinstance(error, RequestValidationError):
+        return _invalid(error).response()
+    if isinstance(error, OpenAIProblem):
+        return error.response()
+    assert isinstance(error, HTTPException)
+    if error.status_code == 413:
+        return JSONResponse({"detail": error.detail}, status_code=413, headers=error.headers)
+    return OpenAIProblem(error.status_code, str(error.detail), headers=error.headers).response()
 
 
 def _invalid(error: RequestValidationError) -> OpenAIProblem:
@@ -241,12 +239,27 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
+def openai_app(bot, web: WebSettings, limiter: Limiter) -> FastAPI:
+    """The app to mount at OPENAI_PREFIX, answering with `bot` (its settings.preset is the one
+    model) under the ask rate limit `limiter`."""
+    api = FastAPI(title=f"{web.clinic_name} assistant, OpenAI-compatible API", version="1",
+                  description=OPENAI_DESCRIPTION, openapi_url="/openapi.json", docs_url=None,
+                  redoc_url=None)
+    api.include_router(openai_router(bot, web, limiter))
+    for error in (RequestValidationError, OpenAIProblem, HTTPException):
+        api.add_exception_handler(error, _refused)
+    if web.state == "redis":  # as app.py does for the server's own routes
+        import redis
+
+        api.add_exception_handler(redis.RedisError, shared_state_unavailable)
+    return api
+
+
 def openai_router(bot, web: WebSettings, limiter: Limiter) -> APIRouter:
-    """The /v1 routes, answering with `bot` (its settings.preset is the one model) under the
-    ask rate limit `limiter`."""
+    """The routes of openai_app, relative to its mount."""
     preset = bot.settings.preset
     card = ModelCard(id=preset, created=int(time.time()))
-    router = APIRouter(prefix=OPENAI_PREFIX, tags=["openai-compatible"], route_class=OpenAIRoute)
+    router = APIRouter(tags=["openai-compatible"])
 
     def known(model: str) -> None:
         if model != preset:
