@@ -181,6 +181,22 @@ def test_data_lang_makes_the_widget_russian_in_an_english_browser(sites, browser
     screenshot(page, "widget-data-lang-ru")
 
 
+def test_a_page_launched_by_gradio_shows_texts_not_keys(fake_settings, shared_retriever, browser_in):
+    """Blocks.launch (app.launch_options: the tests' and a standalone launch) resets a page's
+    i18n unless given one; the page must still show its texts, not their keys."""
+    from browser_support import serve_in_thread
+
+    bot = CrampBot(fake_settings, generator=FakeGenerator())
+    bot.retriever = shared_retriever
+    with serve_in_thread(app.build_app(bot, fake_settings), fake_settings) as url:
+        for lang, locale in (("ru", "ru-RU"), ("en", "en-US")):
+            page = browser_in(locale)
+            page.goto(url)
+            assert_chat_speaks(page, lang, examples=5)
+            shown = page.locator("body").inner_text()
+            assert "GREETING_HTML" not in shown and "NEW_CONVERSATION" not in shown
+
+
 @pytest.mark.slow
 def test_real_model_answers_a_russian_example_in_a_russian_browser(browser_in):
     """`python app.py` with the default settings (real embedder and default LLM): the first

@@ -282,8 +282,9 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
         swapped.append((component, prop, make))
         computed[key] = make
     page = gr.context.Context.root_block
-    # Read by gr.mount_gradio_app (web/server.py's mounts pass no i18n of their own).
+    # Read by gr.mount_gradio_app (app.py's mounts pass no i18n of their own)...
     page.i18n_instance = interface_i18n(web, computed)
+    _keep_i18n_on_launch(page)
 
     def ask(message: str, history: list[Turn], lang: str):
         view = conversation_view(history, message, render.render_status(
@@ -378,6 +379,18 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
         chatbot.like(record_vote, [turns], None, queue=False, **hidden)
     return ChatView(chatbot=chatbot, textbox=textbox, turns=turns,
                     new_conversation=new_conversation)
+
+
+def _keep_i18n_on_launch(page: gr.Blocks) -> None:
+    """...but Blocks.launch sets it to its own `i18n` argument, None unless given, and the page
+    would then show the keys ("NEW_CONVERSATION") instead of the texts. So a launch without one
+    gets the page's (app.launch_options, which tests and a standalone launch use, has none)."""
+    launch = page.launch
+
+    def launch_with_i18n(*args, i18n: gr.I18n | None = None, **kwargs):
+        return launch(*args, i18n=i18n or page.i18n_instance, **kwargs)
+
+    page.launch = launch_with_i18n
 
 
 def _new_conversation_id() -> str:
