@@ -47,8 +47,8 @@ def _file_with(tmp_path, change):
     return path
 
 
-def _heat(data):
-    return next(e for e in data["emergencies"] if e["id"] == "heat_illness")
+def _sugar(data):  # an emergency without a rule: it carries its own advice
+    return next(e for e in data["emergencies"] if e["id"] == "low_blood_sugar")
 
 
 def _clot(data):
@@ -58,14 +58,14 @@ def _clot(data):
 @pytest.mark.parametrize(
     "change, expected",
     [
-        (lambda d: _heat(d).update(descriptons=["typo"]), r"descriptons"),
+        (lambda d: _sugar(d).update(descriptons=["typo"]), r"descriptons"),
         (lambda d: d.update(treshold=0.5), r"treshold"),
-        (lambda d: _heat(d).pop("advice"), r"emergencies\[heat_illness\].*own advice"),
-        (lambda d: _heat(d)["advice"].pop("ru"), r"advice\.ru"),
-        (lambda d: _heat(d)["avoid"].update(en="Call {number}."), r"avoid\.en"),
-        (lambda d: _clot(d).update(advice=_heat(d)["advice"]), r"emergencies\[leg_clot\].*rule"),
-        (lambda d: d["emergencies"].append(dict(_heat(d))), r"not unique.*heat_illness"),
-        (lambda d: _heat(d).update(descriptions=["one", "two"]), r"descriptions"),
+        (lambda d: _sugar(d).pop("advice"), r"emergencies\[low_blood_sugar\].*own advice"),
+        (lambda d: _sugar(d)["advice"].pop("ru"), r"advice\.ru"),
+        (lambda d: _sugar(d)["avoid"].update(en="Call {number}."), r"avoid\.en"),
+        (lambda d: _clot(d).update(advice=_sugar(d)["advice"]), r"emergencies\[leg_clot\].*rule"),
+        (lambda d: d["emergencies"].append(dict(_sugar(d))), r"not unique.*low_blood_sugar"),
+        (lambda d: _sugar(d).update(descriptions=["one", "two"]), r"descriptions"),
         (lambda d: d.update(threshold=1.5), r"threshold"),
         (lambda d: d.pop("review"), r"review"),
     ],

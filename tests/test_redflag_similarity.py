@@ -13,7 +13,8 @@ from bot.safety.redflag_similarity import comparison_text, load_emergencies, sim
 from bot.safety.redflags import triage
 
 # The case an independent test found declined instead of escalated (heat stroke), in the words
-# of the report and as a person would type it.
+# of the report and as a person would type it. The rules now list heat stroke too
+# (redflags.json, heat_illness); either detector must escalate it.
 HEAT_ILLNESS = {
     "en": [
         "confusion, hot dry skin, no sweating after hours of work in the heat",
@@ -22,6 +23,18 @@ HEAT_ILLNESS = {
     "ru": [
         "спутанность сознания, горячая сухая кожа, не потею после многих часов работы на жаре",
         "Я несколько часов работал на жаре, теперь путаюсь, кожа горячая и сухая, совсем не потею",
+    ],
+}
+
+# An emergency no rule lists: only its descriptions' meaning finds it.
+LOW_BLOOD_SUGAR = {
+    "en": [
+        "I'm sweating, shaky and confused, I'm diabetic and skipped lunch",
+        "type 1 diabetic, took my insulin but didn't eat, now I'm trembling, sweaty and can't think straight",
+    ],
+    "ru": [
+        "у меня диабет, пропустил обед, теперь трясёт, потею и путаются мысли",
+        "диабетик, укололся инсулином и не поел, теперь дрожу, весь в поту и плохо соображаю",
     ],
 }
 
@@ -57,10 +70,21 @@ def _pipeline_search_text(message: str) -> str:
 @pytest.mark.parametrize("language", ["en", "ru"])
 def test_heat_illness_escalates_with_advice_in_the_message_language(embedder, language):
     for message in HEAT_ILLNESS[language]:
+        flag = triage(message, "911", embedder=embedder, search_text=_pipeline_search_text(message))
+        assert flag is not None, message
+        assert flag.rule_id == "heat_illness"
+        assert detect_language(flag.advice) == language == detect_language(flag.avoid)
+        first_sentence = re.split(r"(?<=[.!?])\s", flag.advice)[0]
+        assert "911" in first_sentence and "{" not in flag.advice
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_an_emergency_no_rule_lists_escalates_by_meaning(embedder, language):
+    for message in LOW_BLOOD_SUGAR[language]:
         assert triage(message) is None  # the rules alone miss it: the gap this detector closes
         flag = triage(message, "911", embedder=embedder, search_text=_pipeline_search_text(message))
         assert flag is not None, message
-        assert flag.detector == "similarity" and flag.rule_id == "heat_illness"
+        assert flag.detector == "similarity" and flag.rule_id == "low_blood_sugar"
         assert detect_language(flag.advice) == language == detect_language(flag.avoid)
         first_sentence = re.split(r"(?<=[.!?])\s", flag.advice)[0]
         assert "911" in first_sentence and "{" not in flag.advice
@@ -86,12 +110,12 @@ def test_rules_come_first_and_say_so(embedder):
 
 
 def test_without_an_embedder_triage_is_the_rules_alone():
-    assert triage(HEAT_ILLNESS["en"][1]) is None
+    assert triage(LOW_BLOOD_SUGAR["en"][1]) is None
     assert triage("my chest hurts").detector == "rules"
 
 
 def test_advice_language_can_be_forced(embedder):
-    flag = triage(HEAT_ILLNESS["en"][1], embedder=embedder, language="ru")
+    flag = triage(LOW_BLOOD_SUGAR["en"][1], embedder=embedder, language="ru")
     assert flag is not None and detect_language(flag.advice) == "ru"
 
 
