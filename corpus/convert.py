@@ -51,10 +51,14 @@ class Converted:
     warnings: tuple[str, ...] = ()  # what a person should check (pages without text)
 
     def page_at(self, offset: int) -> int | None:
-        """The 1-based page the character at `offset` is on, or None for formats without pages."""
-        if not self.page_starts:
-            return None
-        return max(1, bisect.bisect_right(self.page_starts, offset))
+        return page_at(self.page_starts, offset)
+
+
+def page_at(page_starts: tuple[int, ...] | list[int], offset: int) -> int | None:
+    """The 1-based page the character at `offset` is on, or None for formats without pages."""
+    if not page_starts:
+        return None
+    return max(1, bisect.bisect_right(page_starts, offset))
 
 
 def convert_file(path: Path) -> Converted:

@@ -22,7 +22,7 @@ import filelock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from corpus.chunking import chunk_source
-from corpus.convert import Converted
+from corpus.convert import Converted, page_at
 from corpus.errors import CorpusError
 from corpus.passage import Passage
 from corpus.sections import display_heading, heading_text, split_sections
@@ -69,7 +69,7 @@ class LibrarySource(BaseModel):
         return url
 
     def page_at(self, offset: int) -> int | None:
-        return Converted("", "", "", tuple(self.page_starts)).page_at(offset)
+        return page_at(self.page_starts, offset)
 
     def review_age_days(self, today: date) -> int | None:
         return None if self.reviewed_on is None else (today - self.reviewed_on).days

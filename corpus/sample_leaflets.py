@@ -37,7 +37,7 @@ LEAFLET = {
 TABLE = [("Stocking class", "Ankle pressure", "Typical use"),
          ("Class 1", "15-21 mmHg", "Mild varicose veins"),
          ("Class 2", "23-32 mmHg", "Moderate varicose veins")]
-# Long words the PDF builder breaks with a hyphen when they fall at a line end.
+# Sentences no shipped source states: questions about them only the leaflet can answer.
 FACTS = [
     "The Riverside vein clinic runs every Tuesday morning from eight until noon in room fourteen.",
     "Elevating the legs above hip level for twenty minutes relieves the throbbing for most patients.",
