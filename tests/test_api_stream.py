@@ -67,6 +67,7 @@ class FailingBot:
 
 
 def build(fake_settings, shared_retriever, tmp_path, generator=None, wrap=RecordingBot, **web):
+    """(server, its web settings, the wrapped bot) on the real index with a fake model."""
     bot = CrampBot(fake_settings, generator=generator or FakeGenerator())
     bot.retriever = shared_retriever
     web_settings = WebSettings(**{"allowed_origins": [CLINIC], "rate_limit_per_minute": 1000,

@@ -2,7 +2,8 @@
 127.0.0.1 (issue 15): every default check (no 5xx, documented status codes and content types,
 bodies matching the schema, valid data accepted, invalid data refused), and every 2xx answer
 carries the disclaimer: /ask's reply, the `done` event of /ask/stream, the OpenAI-compatible
-chat completion (streamed or not). Bounded: a fixed number of examples per operation, no deadline."""
+chat completion (streamed or not). Bounded: a fixed number of examples per operation, no
+deadline."""
 from __future__ import annotations
 
 import json

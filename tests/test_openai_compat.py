@@ -8,30 +8,15 @@ import httpx
 import openai
 import pytest
 
-import app
 from bot import texts
-from bot.generation.fake import FakeGenerator
-from bot.pipeline import CrampBot
 from bot.settings import WebSettings
 from web.conversations import MAX_TURNS_KEPT
-from web.feedback import FeedbackStore
 
 from browser_support import serve_subprocess  # noqa: E402  (tests/browser_support.py)
-from served import RecordingBot, serve  # noqa: E402  (tests/served.py)
-from test_api_stream import CLINIC, CLOT, ELSEWHERE, NIGHT, FailingBot  # noqa: E402
+from served import serve  # noqa: E402  (tests/served.py)
+from test_api_stream import CLINIC, CLOT, ELSEWHERE, NIGHT, FailingBot, build  # noqa: E402
 
 COMPLETIONS = "/v1/chat/completions"
-
-
-def build(fake_settings, shared_retriever, tmp_path, wrap=RecordingBot, **web):
-    bot = CrampBot(fake_settings, generator=FakeGenerator())
-    bot.retriever = shared_retriever
-    web_settings = WebSettings(**{"allowed_origins": [CLINIC], "rate_limit_per_minute": 1000,
-                                  **web})
-    settings = fake_settings.model_copy(update={"web": web_settings})
-    wrapped = wrap(bot)
-    server = app.build_server(wrapped, settings, feedback=FeedbackStore(tmp_path / "fb.jsonl"))
-    return server, web_settings, wrapped
 
 
 def client_for(url: str, **options) -> openai.OpenAI:
@@ -112,7 +97,8 @@ def test_history_keeps_as_many_turns_as_ask_does_and_the_bot_cuts_them(live):
     url, bot = live
     messages = []
     for number in range(MAX_TURNS_KEPT + 5):
-        messages += [user(f"question {number}"), {"role": "assistant", "content": f"answer {number}"}]
+        messages += [user(f"question {number}"),
+                     {"role": "assistant", "content": f"answer {number}"}]
     client_for(url).chat.completions.create(model="default", messages=[*messages, user(CLOT)])
 
     _, history = bot.asked[-1]

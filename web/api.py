@@ -2,9 +2,9 @@
 Server-Sent Events by web/stream.py), give feedback, health; and, by web/openai_compat.py,
 OpenAI's chat-completions API under /v1 for existing chat clients.
 
-Documented by FastAPI's OpenAPI schema at /api/v1/openapi.json (and docs/api.md). A conversation is either kept
-here (send back the `conversation_id` you got) or by the client (send `history`), so several
-replicas need no shared state when clients send their history.
+Documented by FastAPI's OpenAPI schema at /api/v1/openapi.json and by docs/api.md. A
+conversation is either kept here (send back the `conversation_id` you got) or by the client
+(send `history`), so several replicas need no shared state when clients send their history.
 """
 from __future__ import annotations
 
@@ -33,8 +33,6 @@ from web.state import Conversations, Limiter, ServerState, make_state
 from web.stream import answer_events
 
 PREFIX = "/api/v1"
-# Paths whose wrong methods get 405 (ApiMethods); the OpenAI-compatible app answers its own.
-API_PREFIXES = (PREFIX + "/",)
 log = logging.getLogger("crampbot.api")
 # Ids are the server's own secrets.token_urlsafe values: anything else is refused with 422.
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -228,7 +226,8 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = Non
         feedback.record(answer, body.rating, "api", body.answer_id)
         return FeedbackResponse(recorded=True)
 
-    @router.get(f"{PREFIX}/health", response_model=Health, summary="Is the server up, is the model loaded")
+    @router.get(f"{PREFIX}/health", response_model=Health,
+                summary="Is the server up, is the model loaded")
     def health() -> Health:
         return Health(status="ok", model_ready=bot.model_ready)
 
@@ -252,8 +251,8 @@ class ApiMethods:
     def __init__(self, app: ASGIApp, routes: Iterable) -> None:
         self.app = app
         self.allowed: dict[str, set[str]] = {}
-        for route in _flattened(routes):
-            if getattr(route, "path", "").startswith(API_PREFIXES) and getattr(route, "methods", None):
+        for route in routes:
+            if getattr(route, "path", "").startswith(PREFIX + "/") and getattr(route, "methods", None):
                 self.allowed.setdefault(route.path, set()).update(route.methods)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -264,18 +263,6 @@ class ApiMethods:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-
-def _flattened(routes: Iterable) -> Iterator:
-    """The routes, those of included routers too: FastAPI 0.16x keeps an included router as
-    one entry (its `original_router`) instead of copying its routes in. Routers included here
-    carry no prefix of their own, so their routes' paths are the served ones."""
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            yield from _flattened(included.routes)
-        else:
-            yield route
 
 
 def _conversation(conversations: Conversations, body: AskRequest

@@ -276,8 +276,8 @@ def openai_router(bot, web: WebSettings, limiter: Limiter) -> APIRouter:
     # clients list the models. Any /v1 path not here is a 404 in OpenAI's shape.
 
     # Plain `def`: run in the thread pool (and a stream's iterator too), like /api/v1/ask.
-    @router.post("/chat/completions", response_model=None, summary=(
-                     "OpenAI-compatible chat completion: a cited answer ending with the disclaimer"),
+    @router.post("/chat/completions", response_model=None,
+                 summary="OpenAI-compatible chat completion: a cited answer and its disclaimer",
                  responses={200: {"description": "A chat.completion, or with stream=true "
                                                  "chat.completion.chunk events ending with [DONE].",
                                   "content": {"application/json": {},
