@@ -7,6 +7,8 @@ default, with no share link and no analytics:
     /widget/               the compact chat for a frame on a clinic's site (Gradio)
     /embed.js              the one-line embed script: a floating button that opens the widget
     /api/v1/ask, /feedback, /health, /ready   the JSON API; schema at /api/v1/openapi.json
+    /api/v1/ask/stream     the answer as Server-Sent Events (status, retrieved, delta, done)
+    /v1/chat/completions, /v1/models   OpenAI-compatible chat API; schema at /v1/openapi.json
     /metrics               Prometheus metrics (settings.web.metrics)
 
 Both Gradio apps are mounted with Gradio's own helper (gr.mount_gradio_app) into the one
