@@ -187,9 +187,24 @@ def test_composed_answer_quotes_cited_sentences_after_a_checked_lead(make_bot):
     assert len(sentences) >= 2 and all(re.search(r"\[\d+\]", s) for s in sentences)
 
 
-def test_a_follow_up_in_the_page_form_is_condensed_and_answered(make_bot):
-    """The chat passes (question, answer text) pairs; the model condenses the follow-up."""
-    bot = make_bot("Are night calf cramps dangerous in pregnancy?", "Yes, they can be [1].")
+def test_a_follow_up_in_the_page_form_is_searched_with_the_previous_question(make_bot):
+    """The chat passes (question, answer text) pairs; by default no model rewrite runs (it cost
+    1-4 s and found nothing more on the dev and follow-up sets), the previous question is
+    searched along with the follow-up."""
+    bot = make_bot("Yes, they can be [1].")
+    first = make_bot().ask(NIGHT)
+    answer = bot.ask("Is that dangerous in pregnancy?", [(NIGHT, first.text)])
+    assert answer.standalone_question is None
+    assert not answer.declined and answer.citations
+    assert re.search(r"diabetes|preeclampsia|pregnan", answer.text, re.IGNORECASE)
+
+
+def test_a_follow_up_is_condensed_by_the_model_when_the_setting_asks(make_bot, fake_settings):
+    settings = fake_settings.model_copy(update={
+        "retrieval": fake_settings.retrieval.model_copy(update={"rewrite_with_model": True})})
+    bot = make_bot("Are night calf cramps dangerous in pregnancy?", "Yes, they can be [1].",
+                   settings=settings)
+    bot.retriever = make_bot().retriever
     first = make_bot().ask(NIGHT)
     answer = bot.ask("Is that dangerous in pregnancy?", [(NIGHT, first.text)])
     assert answer.standalone_question == "Are night calf cramps dangerous in pregnancy?"
