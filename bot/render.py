@@ -145,8 +145,8 @@ def render_source_card(citation: Citation, lang: str = "en") -> str:
     if card_link(passage):  # only http(s) addresses become links
         title = (f'<a href="{html.escape(card_link(passage), quote=True)}" target="_blank" '
                  f'rel="noopener">{title}</a>')
-    where = " · ".join(part for part in (section, card_page(passage)) if part)
-    review = card_review(passage)
+    where = " · ".join(part for part in (section, card_page(passage, lang)) if part)
+    review = card_review(passage, lang)
     head = (
         f'<div class="cb-card-head"><span class="cb-card-num">[{citation.number}]</span>'
         f'<span class="cb-card-title">{title}</span>'

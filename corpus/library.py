@@ -22,6 +22,7 @@ import filelock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from corpus.chunking import chunk_source
+from bot import texts
 from corpus.convert import Converted, page_at
 from corpus.errors import CorpusError
 from corpus.passage import Passage
@@ -32,12 +33,6 @@ from corpus.sources import SourceText
 MANIFEST = "manifest.json"
 _ID_CHARS = re.compile(r"[^a-z0-9]+")
 
-# Shown on a source card (bot/render.py) for the sources a clinic added.
-# TODO(texts): move to bot/texts.py and the locale catalogs (bot/locales/*.json).
-CARD_PAGE = "page {page}"
-CARD_REVIEWED_BY_ON = "Reviewed by {reviewer} on {date}"
-CARD_REVIEWED_ON = "Reviewed on {date}"
-CARD_REVIEWED_BY = "Reviewed by {reviewer}"
 
 
 class LibrarySource(BaseModel):
@@ -75,22 +70,25 @@ class LibrarySource(BaseModel):
         return None if self.reviewed_on is None else (today - self.reviewed_on).days
 
 
-def card_page(passage: Passage) -> str:
+def card_page(passage: Passage, lang: str = "en") -> str:
     """"page 2" for a passage of a PDF, else ""."""
-    return CARD_PAGE.format(page=passage.page) if passage.page else ""
+    return texts.t("CARD_PAGE", lang).format(page=passage.page) if passage.page else ""
 
 
-def card_review(passage: Passage) -> str:
+def card_review(passage: Passage, lang: str = "en") -> str:
     """"Reviewed by Dr A. Patel on 1 March 2026", or as much of it as is known, else ""."""
     when = ""
     if passage.reviewed_on:
         day = date.fromisoformat(passage.reviewed_on)
-        when = f"{day.day} {day:%B %Y}"
+        # English spells the month; every other language gets the numeric date, which needs no
+        # month names in its catalog.
+        when = f"{day.day} {day:%B %Y}" if texts.language(lang) == "en" else f"{day:%d.%m.%Y}"
     if passage.reviewed_by and when:
-        return CARD_REVIEWED_BY_ON.format(reviewer=passage.reviewed_by, date=when)
+        return texts.t("CARD_REVIEWED_BY_ON", lang).format(reviewer=passage.reviewed_by, date=when)
     if when:
-        return CARD_REVIEWED_ON.format(date=when)
-    return CARD_REVIEWED_BY.format(reviewer=passage.reviewed_by) if passage.reviewed_by else ""
+        return texts.t("CARD_REVIEWED_ON", lang).format(date=when)
+    return (texts.t("CARD_REVIEWED_BY", lang).format(reviewer=passage.reviewed_by)
+            if passage.reviewed_by else "")
 
 
 def card_link(passage: Passage) -> str:

@@ -33,3 +33,10 @@ def test_card_without_governance_looks_as_before_and_never_links_other_schemes()
     assert "javascript" not in card(replace(LEAFLET, url="javascript:alert(1)"))
     assert "Reviewed on 1 March 2026" in card(replace(LEAFLET, reviewed_by=""))
     assert "Reviewed by Dr A. Patel</span>" in card(replace(LEAFLET, reviewed_on=""))
+
+
+def test_a_russian_reader_gets_the_card_texts_from_the_russian_catalog():
+    html = render_source_card(Citation(1, LEAFLET, 0.9, LEAFLET.text), "ru")
+    assert "The Tuesday vein clinic · страница 2" in html
+    assert "Содержание проверил специалист Dr A. Patel, дата проверки: 01.03.2026" in html
+    assert "Reviewed" not in html

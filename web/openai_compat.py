@@ -46,10 +46,9 @@ log = logging.getLogger("crampbot.api")
 OPENAI_PREFIX = "/v1"
 OWNER = "crampbot"
 
-# TODO(texts): move to bot/texts.py (owned by the i18n agent).
-OPENAI_UNKNOWN_MODEL = (
-    "The model '{model}' does not exist on this server; it answers as '{preset}' (GET /v1/models).")
-OPENAI_INVALID = "Invalid request: {where}: {what}"
+# OpenAI's API has no language of its own: its errors are the English catalog's.
+OPENAI_UNKNOWN_MODEL = texts.t("OPENAI_UNKNOWN_MODEL", "en")
+OPENAI_INVALID = texts.t("OPENAI_INVALID", "en")
 
 OPENAI_DESCRIPTION = (
     "OpenAI's chat-completions API for existing chat clients: `model` is the server's preset "
