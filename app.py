@@ -38,7 +38,7 @@ from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import RedirectResponse  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
-from bot import render  # noqa: E402
+from bot import render, texts  # noqa: E402
 from bot.errors import CrampbotError  # noqa: E402
 from bot.pipeline import CrampBot  # noqa: E402
 from bot.settings import Settings, load_settings  # noqa: E402
@@ -62,10 +62,6 @@ from web.widget import (  # noqa: E402
 
 log = logging.getLogger("crampbot.app")
 
-_INTRO = (
-    "Ask about leg and calf cramps. Answers come only from the clinic's sources, which are "
-    "shown under each answer."
-)
 _API_DESCRIPTION = (
     "Grounded answers about leg and calf cramps for a clinic's own front end. Every answer "
     "comes with its cited source passages and a disclaimer to show with it. Browsers may call "
@@ -81,13 +77,17 @@ def build_app(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | None 
     require_readable(settings.web)
     name = settings.web.clinic_name
     with gr.Blocks(title=name, analytics_enabled=False, fill_height=True) as page:
-        gr.HTML(
-            f'<div class="cb-header"><h1>{render.escape_text(name)}</h1>'
-            f"<p>{render.escape_text(_INTRO)}</p></div>"
-        )
-        build_chat(bot, limiter=limiter, feedback=feedback, surface="chat")
+        header = gr.HTML(_page_header(name))
+        # The header follows the page's language like the chat's own texts (web/chat.py).
+        build_chat(bot, limiter=limiter, feedback=feedback, surface="chat",
+                   localized={"PAGE_HEADER_HTML": (header, "value", lambda lang: _page_header(name, lang))})
     page.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_MAX_SIZE)
     return page
+
+
+def _page_header(clinic_name: str, lang: str = "en") -> str:
+    return (f'<div class="cb-header"><h1>{render.escape_text(clinic_name)}</h1>'
+            f'<p>{render.escape_text(texts.t("PAGE_INTRO", lang))}</p></div>')
 
 
 def launch_options(settings: Settings) -> dict:

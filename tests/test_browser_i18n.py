@@ -120,6 +120,7 @@ def test_russian_browser_gets_the_page_in_russian(sites, browser_in):
     page = browser_in("ru-RU")
     page.goto(sites["app"] + "/")
     assert_chat_speaks(page, "ru", examples=5)
+    assert page.locator(".cb-header p").inner_text().strip() == texts.t("PAGE_INTRO", "ru")
     screenshot(page, "page-ru")
 
     page.get_by_text(texts.t("EXAMPLE_QUESTIONS", "ru")[0], exact=True).click()
@@ -152,6 +153,7 @@ def test_english_browser_stays_english_and_a_russian_question_is_answered_in_rus
     page = browser_in("en-US")
     page.goto(sites["app"] + "/")
     assert_chat_speaks(page, "en", examples=5)
+    assert page.locator(".cb-header p").inner_text().strip() == texts.t("PAGE_INTRO", "en")
     ask(page, NIGHT_EN)
     assert_reply_in(final_reply(page, 0), "en")
     ask(page, NIGHT_RU)  # whatever the page's language, a Russian question gets Russian
