@@ -21,7 +21,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from bot.answer import RetrievedPassage
 from bot.settings import Settings
-from corpus.ingest import corpus_fingerprint, load_passages
+from corpus.ingest import chunker_settings, corpus_fingerprint, load_passages
 from corpus.passage import Passage
 from index.embedding import Embedder, load_embedder
 from index.store import PassageIndex, embedding_text, open_index
@@ -170,7 +170,7 @@ class PassageRetriever:
         kwargs = dict(
             passages=lambda: load_passages(s.corpus),
             corpus_fingerprint=corpus_fingerprint(s.corpus),
-            chunker_settings=s.corpus.model_dump(mode="json", exclude={"raw_dir", "sources_file", "glossary_file"}),
+            chunker_settings=chunker_settings(s.corpus),
             embedder=self.embedder,
             embedding=s.embedding,
             index=s.index,
