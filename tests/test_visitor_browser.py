@@ -442,3 +442,22 @@ def test_axe_finds_no_serious_violation_in_dark_mode(sites, new_context, path):
     settled(page)
     assert_axe_clean(page.main_frame, f"{path} dark, after an answer")
     screenshot(page, f"dark{path.strip('/').replace('/', '-') or '-page'}")
+
+
+def test_new_conversation_during_an_answer_stops_it(slow_app, new_context):
+    """Pressed while a draft streams, "New conversation" cancels that answer: it must not
+    reappear in the new conversation when its stream would have ended."""
+    page = new_context(PANEL).new_page()
+    page.goto(slow_app + "/widget/")
+    ask_in(page.main_frame, NIGHT)
+    page.locator("[data-testid=bot] .cb-draft").wait_for(timeout=FAST_MS)
+    page.wait_for_timeout(1500)  # a few words into the draft, as a visitor would be
+    page.get_by_role("button", name=labels.NEW_CONVERSATION).click()
+    page.locator(".cb-greeting").wait_for()
+    page.wait_for_timeout(6000)  # longer than the slow draft takes to finish
+    assert page.locator("[data-testid=bot]").count() == 0
+    assert page.locator("[data-testid=user]").count() == 0
+    screenshot(page, "new-conversation-during-answer")
+    ask_in(page.main_frame, SWIMMING)  # and the chat still answers
+    final_reply(page, 0)
+    assert page.locator("[data-testid=user]").count() == 1

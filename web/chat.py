@@ -361,20 +361,24 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
         chatbot.example_select(ask_example, [turns, page_lang], [textbox, chatbot, pending],
                                queue=False, **hidden),
     ]
-    for event in asked:
+    answering = [
         event.then(
             respond, [pending, turns, conversation, page_lang], [chatbot, turns],
             concurrency_limit=CONCURRENCY_LIMIT, show_progress="minimal", **hidden,
         )
+        for event in asked
+    ]
     lang_box = gr.Textbox(visible=False)  # the chosen language, for chat.js
     loading_check.tick(model_state, None, [loading, loading_check], queue=False, **hidden)
     page.load(restore, [conversation, browser_lang],
               [conversation, chatbot, turns, loading, loading_check, page_lang, lang_box, *others],
               js=_READ_ID_AND_LANGUAGE, queue=False, **hidden,
               ).then(None, [conversation, lang_box], None, js=_SAVE_ID_AND_LANGUAGE, **hidden)
+    # Starting over cancels an answer still streaming (Gradio's `cancels`): it would otherwise
+    # write itself into the new conversation when it ends.
     for cleared in (new_conversation.click, chatbot.clear):
         cleared(start_over, None, [conversation, chatbot, turns, textbox], queue=False,
-                **hidden).then(None, [conversation], None, js=_SAVE_ID, **hidden)
+                cancels=answering, **hidden).then(None, [conversation], None, js=_SAVE_ID, **hidden)
     if feedback is not None:
         chatbot.like(record_vote, [turns], None, queue=False, **hidden)
     return ChatView(chatbot=chatbot, textbox=textbox, turns=turns,

@@ -29,6 +29,7 @@
   }
   var CHAT = "#crampbot-chat";
   var BOX = "#crampbot-message textarea";
+  var NEW_CONVERSATION = "#crampbot-new-conversation, #crampbot-chat button[aria-label=Clear], #crampbot-chat button[title=Clear]";
   var FINISHED = ".cb-answer:not(.cb-draft)";
   var NEAR_BOTTOM_PX = 48;
   var following = true;  // the reader is at the bottom of the chat
@@ -187,6 +188,11 @@
     document.addEventListener("click", function (event) {
       var target = event.target.closest && event.target.closest("#crampbot-message button.submit-button");
       if (target && event.isTrusted) onSend(event);
+      // Starting over cancels the answer in progress (web/chat.py): nothing is awaited any more.
+      if (event.target.closest && event.target.closest(NEW_CONVERSATION)) {
+        awaitingReply = false;
+        setWaiting(false);
+      }
     }, true);
     onChatChanged();
   }
