@@ -80,9 +80,17 @@ def test_ask_returns_the_answer_with_structured_citations_disclaimer_and_ids(ser
         "number": 1, "title": top.title, "section": top.section, "text": top.text,
         "original": top.original, "supporting_sentence": citation["supporting_sentence"],
         "source": top.source, "passage_id": top.id,
+        # A shipped source has no page, link or review; a clinic's own leaflet fills them in.
+        "page": None, "url": "", "reviewed_by": "", "reviewed_on": "",
     }
     assert citation["supporting_sentence"] == expected.citations[0].supporting_sentence
-    assert body["conversation_id"] and body["answer_id"]
+    assert body["conversation_id"] and body["answer_id"] and body["lang"] == "en"
+
+
+def test_a_russian_question_is_answered_with_its_language_and_the_russian_disclaimer(served):
+    client, _, _ = served
+    body = client.post("/api/v1/ask", json={"question": "Почему по ночам сводит икры?"}).json()
+    assert body["lang"] == "ru" and body["disclaimer"] == texts.t("DISCLAIMER", "ru")
 
 
 def test_conversation_id_carries_the_earlier_turns_to_the_bot(served):

@@ -84,6 +84,10 @@ class CitationOut(BaseModel):
         description="The passage sentence that best supports the answer ('' if none).")
     source: str = Field(description="File name of the source in the corpus.")
     passage_id: str = Field(description="Stable id of the passage.")
+    page: int | None = Field(None, description="Page of a PDF source the passage starts on.")
+    url: str = Field("", description="Where the clinic publishes the source ('' if not set).")
+    reviewed_by: str = Field("", description="Who last reviewed the source ('' if not set).")
+    reviewed_on: str = Field("", description="When it was last reviewed, ISO date ('' if not set).")
 
 
 class AskResponse(BaseModel):
@@ -99,6 +103,8 @@ class AskResponse(BaseModel):
     answer_id: str = Field(description="Names this answer for POST /api/v1/feedback.")
     conversation_id: str | None = Field(
         description="Send it with the next question to continue; null when history was sent.")
+    lang: str = Field("en", description="The question's language, which the disclaimer and "
+                      "fixed texts are in ('en', 'ru').")
 
 
 class FeedbackRequest(BaseModel):
@@ -282,7 +288,9 @@ def citations_out(answer: Answer) -> list[CitationOut]:
     return [CitationOut(number=c.number, title=c.passage.title, section=c.passage.section,
                         text=c.passage.text, original=c.passage.original,
                         supporting_sentence=c.supporting_sentence, source=c.passage.source,
-                        passage_id=c.passage.id)
+                        passage_id=c.passage.id, page=c.passage.page, url=c.passage.url or "",
+                        reviewed_by=c.passage.reviewed_by or "",
+                        reviewed_on=c.passage.reviewed_on or "")
             for c in answer.citations]
 
 
@@ -292,5 +300,5 @@ def _response(answer: Answer, answer_id: str, conversation_id: str | None) -> As
         citations=citations_out(answer),
         declined=answer.declined, red_flag=answer.red_flag, error=answer.error,
         extractive=answer.extractive, verified_fraction=answer.verified_fraction,
-        answer_id=answer_id, conversation_id=conversation_id,
+        answer_id=answer_id, conversation_id=conversation_id, lang=answer.lang,
     )
