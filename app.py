@@ -71,7 +71,8 @@ _API_DESCRIPTION = (
 
 
 def build_app(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | None = None,
-              feedback: FeedbackStore | None = None) -> gr.Blocks:
+              feedback: FeedbackStore | None = None,
+              vote_limiter: RateLimiter | None = None) -> gr.Blocks:
     """The full chat page. Launch it with `launch_options(settings)` (Gradio 6 takes the CSS
     at launch), or mount it with the same css, as `build_server` does."""
     require_readable(settings.web)
@@ -79,7 +80,7 @@ def build_app(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | None 
     with gr.Blocks(title=name, analytics_enabled=False, fill_height=True) as page:
         header = gr.HTML(_page_header(name))
         # The header follows the page's language like the chat's own texts (web/chat.py).
-        build_chat(bot, limiter=limiter, feedback=feedback, surface="chat",
+        build_chat(bot, limiter=limiter, feedback=feedback, surface="chat", vote_limiter=vote_limiter,
                    localized={"PAGE_HEADER_HTML": (header, "value", lambda lang: _page_header(name, lang))})
     page.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_MAX_SIZE)
     return page
@@ -148,11 +149,13 @@ def build_server(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | No
     common = {"show_error": False, "ssr_mode": False, "server_name": settings.app.host,
               "server_port": settings.app.port}
     # The widget first: a mount at "/" would otherwise catch /widget too.
-    gr.mount_gradio_app(server, build_widget(bot, web, limiter=limiter, feedback=feedback),
+    gr.mount_gradio_app(server, build_widget(bot, web, limiter=limiter, feedback=feedback,
+                                             vote_limiter=state.vote_limiter),
                         WIDGET_PATH, css=WIDGET_CSS, head=WIDGET_HEAD, theme=widget_theme(web),
                         footer_links=[],
                         **common)
-    gr.mount_gradio_app(server, build_app(bot, settings, limiter=limiter, feedback=feedback),
+    gr.mount_gradio_app(server, build_app(bot, settings, limiter=limiter, feedback=feedback,
+                                          vote_limiter=state.vote_limiter),
                         "/", css=render.CHAT_CSS, footer_links=["gradio", "settings"], **common)
     server.add_middleware(ApiMethods, routes=[*api.routes, *server.routes])
     protect(server, web, framable_prefixes=(WIDGET_PATH,), gradio_mounts=(WIDGET_PATH, "/"))

@@ -461,3 +461,32 @@ def test_new_conversation_during_an_answer_stops_it(slow_app, new_context):
     ask_in(page.main_frame, SWIMMING)  # and the chat still answers
     final_reply(page, 0)
     assert page.locator("[data-testid=user]").count() == 1
+
+
+def test_the_page_holds_votes_to_the_per_client_limit(fake_settings, shared_retriever,
+                                                      tmp_path, new_context):
+    """web.feedback_per_minute bounds the chat's thumbs as it bounds POST /api/v1/feedback:
+    each vote appends to the log, so a flood of clicks must not fill the disk."""
+    from web.feedback import read_feedback
+
+    settings = fake_settings.model_copy(update={
+        "web": fake_settings.web.model_copy(update={"feedback_per_minute": 1})})
+    bot = CrampBot(settings, generator=FakeGenerator())
+    bot.retriever = shared_retriever
+    log = tmp_path / "feedback.jsonl"
+    with serve_asgi_in_thread(app.build_server(bot, settings, feedback=FeedbackStore(log)),
+                              timeout_s=300) as app_url:
+        page = new_context(DESKTOP).new_page()
+        page.goto(app_url + "/")
+        for number, question in enumerate((NIGHT, SWIMMING)):
+            ask_in(page.main_frame, question)
+            final_reply(page, number)
+            settled(page)
+        page.get_by_role("button", name="Like", exact=True).first.click()
+        page.get_by_role("button", name="Liked", exact=True).wait_for(timeout=5000)
+        assert wait_for(lambda: len(read_feedback(log).records) == 1)
+        page.get_by_role("button", name="Like", exact=True).first.click()  # the second answer
+        page.get_by_role("button", name="Liked", exact=True).nth(1).wait_for(timeout=5000)
+        time.sleep(2)  # the second vote's event has run
+        assert [r["question"] for r in read_feedback(log).records] == [NIGHT]
+        assert page.locator("[data-testid=user]").nth(1).inner_text().strip() == SWIMMING

@@ -219,15 +219,17 @@ def _i18n(key: str) -> I18nData:
 def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
                feedback: FeedbackStore | None = None, surface: Surface = "chat",
                height: int | str = "70vh", example_count: int | None = None,
-               web: WebSettings | None = None, localized: Localized | None = None) -> ChatView:
+               web: WebSettings | None = None, localized: Localized | None = None,
+               vote_limiter: RateLimiter | None = None) -> ChatView:
     """Render the chat into the current Blocks and wire its events.
 
     The conversation lives in a per-session gr.State of `Turn`s; the Chatbot is only a view of
     it, rebuilt on every update. So the history sent back to the model is the plain answer
     text by construction, whatever HTML the page shows. With a `limiter`, a client over its
     rate gets a polite chat reply instead of an answer; with `feedback`, each answer has
-    thumbs up/down that are appended to that store. The turns are also kept by conversation
-    id for a while, so that a reload of the browser tab shows them again.
+    thumbs up/down that are appended to that store (with a `vote_limiter`, at most that many
+    per client a minute). The turns are also kept by conversation id for a while, so that a
+    reload of the browser tab shows them again.
 
     The page's language: see the module docstring. `localized` names the caller's own
     components whose `prop` is a text per language (key -> (component, prop, text(lang))):
@@ -349,7 +351,11 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
     def start_over():
         return _new_conversation_id(), [], [], ""
 
-    def record_vote(vote: gr.LikeData, history: list[Turn]) -> None:
+    def record_vote(vote: gr.LikeData, history: list[Turn], request: gr.Request) -> None:
+        # The API's vote limit per client holds in the page too: each vote appends to the log.
+        if vote_limiter is not None and vote_limiter.retry_after(client_key(request)) is not None:
+            log.info("vote not recorded: %s is over web.feedback_per_minute", surface)
+            return
         turn = voted_turn(history, vote.index)
         if turn is not None:
             feedback.record(turn.answer, rating_from_vote(vote.liked), surface, turn.answer_id)

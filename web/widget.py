@@ -56,7 +56,8 @@ WIDGET_HEAD = "<script>" + (STATIC_DIR / "widget-frame.js").read_text(encoding="
 
 
 def build_widget(bot: CrampBot, web: WebSettings, *, limiter: RateLimiter | None = None,
-                 feedback: FeedbackStore | None = None) -> gr.Blocks:
+                 feedback: FeedbackStore | None = None,
+                 vote_limiter: RateLimiter | None = None) -> gr.Blocks:
     """The widget page; mount it with css=WIDGET_CSS, head=WIDGET_HEAD, theme=widget_theme(web)."""
     with gr.Blocks(title=web.clinic_name, analytics_enabled=False, fill_height=True,
                    fill_width=True) as page:
@@ -64,6 +65,7 @@ def build_widget(bot: CrampBot, web: WebSettings, *, limiter: RateLimiter | None
                          elem_classes=["cb-widget-header-block"])
         with gr.Column(elem_id="crampbot-widget-body", scale=1):
             build_chat(bot, limiter=limiter, feedback=feedback, surface="widget",
+                       vote_limiter=vote_limiter,
                        height="100%", example_count=_WIDGET_EXAMPLES, web=web,
                        localized={"WIDGET_HEADER_HTML": (
                            header, "value", lambda lang: widget_header(web, lang))})
