@@ -260,7 +260,7 @@ class WebSettings(BaseModel):
         description="Thumbs up/down log (JSON Lines), relative to data_dir unless absolute.",
     )
     feedback_per_minute: int = Field(
-        30, ge=1, le=10_000, description="Votes one client (IP address) may send per minute (API)."
+        30, ge=1, le=10_000, description="Votes one client (IP address) may send per minute (API and the chat's thumbs)."
     )
     feedback_max_bytes: int = Field(
         5_000_000, ge=10_000,
