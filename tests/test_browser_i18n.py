@@ -132,15 +132,22 @@ def test_russian_browser_gets_the_page_in_russian(sites, browser_in):
     screenshot(page, "page-ru-answer")
 
 
-def test_russian_browser_gets_the_widget_in_russian(sites, browser_in):
-    page = browser_in("ru-RU", 1280, 860)
-    page.goto(sites["plain"] + "/")
+def open_widget(page, site_url: str, lang: str):
+    """Open the clinic site's widget and check it speaks `lang`: launcher, labels, examples and
+    subtitle. Returns the widget's frame."""
+    page.goto(site_url + "/")
     launcher = page.locator("#crampbot-widget .launcher")
-    assert launcher.inner_text().strip() == texts.t("WIDGET_LAUNCHER_LABEL", "ru")
+    assert launcher.inner_text().strip() == texts.t("WIDGET_LAUNCHER_LABEL", lang)
     launcher.click()
     widget = page.frame_locator("#crampbot-widget iframe")
-    assert_chat_speaks(widget, "ru", examples=3)
-    assert widget.locator(".cb-widget-subtitle").inner_text() == texts.t("WIDGET_SUBTITLE", "ru")
+    assert_chat_speaks(widget, lang, examples=3)
+    assert widget.locator(".cb-widget-subtitle").inner_text() == texts.t("WIDGET_SUBTITLE", lang)
+    return widget
+
+
+def test_russian_browser_gets_the_widget_in_russian(sites, browser_in):
+    page = browser_in("ru-RU", 1280, 860)
+    widget = open_widget(page, sites["plain"], "ru")
     screenshot(page, "widget-ru")
 
     ask(widget, NIGHT_RU)
@@ -161,25 +168,13 @@ def test_english_browser_stays_english_and_a_russian_question_is_answered_in_rus
     screenshot(page, "page-en")
 
     site = browser_in("en-US", 1280, 860)
-    site.goto(sites["plain"] + "/")
-    launcher = site.locator("#crampbot-widget .launcher")
-    assert launcher.inner_text().strip() == texts.WIDGET_LAUNCHER_LABEL
-    launcher.click()
-    widget = site.frame_locator("#crampbot-widget iframe")
-    assert_chat_speaks(widget, "en", examples=3)
-    assert widget.locator(".cb-widget-subtitle").inner_text() == texts.WIDGET_SUBTITLE
+    open_widget(site, sites["plain"], "en")
     screenshot(site, "widget-en")
 
 
 def test_data_lang_makes_the_widget_russian_in_an_english_browser(sites, browser_in):
     page = browser_in("en-US", 1280, 860)
-    page.goto(sites["russian"] + "/")
-    launcher = page.locator("#crampbot-widget .launcher")
-    assert launcher.inner_text().strip() == texts.t("WIDGET_LAUNCHER_LABEL", "ru")
-    launcher.click()
-    widget = page.frame_locator("#crampbot-widget iframe")
-    assert_chat_speaks(widget, "ru", examples=3)
-    assert widget.locator(".cb-widget-subtitle").inner_text() == texts.t("WIDGET_SUBTITLE", "ru")
+    open_widget(page, sites["russian"], "ru")
     screenshot(page, "widget-data-lang-ru")
 
 
