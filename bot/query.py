@@ -29,7 +29,7 @@ from bot.query_normalize import (QueryNormalizer, SpellingCorrector, known_engli
 from bot.query_translate import RussianLexicon, load_russian_lexicon
 from bot.safety.input_guard import detect_language, plain_text_for_retrieval
 from bot.settings import Settings
-from corpus.ingest import corpus_fingerprint, load_passages
+from corpus.ingest import corpus_stamp, load_passages
 from corpus.settings import CorpusSettings
 
 log = logging.getLogger(__name__)
@@ -227,12 +227,14 @@ def _lexicon() -> RussianLexicon:
     return load_russian_lexicon()
 
 
-_NORMALIZERS: dict[str, QueryNormalizer] = {}
+_NORMALIZERS: dict[tuple, QueryNormalizer] = {}
 
 
 def _normalizer(settings: Settings) -> QueryNormalizer:
-    """Built once per corpus (the fingerprint changes when the sources or glossary change)."""
-    key = f"{corpus_fingerprint(settings.corpus)}:{settings.embedding.model}"
+    """Built once per corpus: keyed on the source files' sizes and times (`corpus_stamp`), so a
+    question costs a few `stat` calls, not a read of every source, and a changed source or
+    glossary still gets a new normalizer."""
+    key = (corpus_stamp(settings.corpus), settings.embedding.model)
     if key not in _NORMALIZERS:
         _NORMALIZERS[key] = _build_normalizer(settings.corpus, settings.embedding.model)
     return _NORMALIZERS[key]

@@ -55,6 +55,21 @@ def source_title(source: SourceText, info: SourceInfo | None, settings: CorpusSe
     return words[:1].upper() + words[1:] or source.name
 
 
+def corpus_files(settings: CorpusSettings) -> list[tuple[str, Path | None]]:
+    """Every file that decides the passages, labelled, in a fixed order (None: a setting left
+    empty). The fingerprint reads them; `corpus_stamp` only looks at their size and time."""
+    files: list[tuple[str, Path | None]] = []
+    for path in discover_sources(settings.raw_dir):
+        files.append((f"source:{path.name}", path))
+    files.append(("manifest", settings.sources_file))
+    # Nothing is added for an empty library, so the shipped corpus keeps its fingerprint.
+    if settings.library_dir is not None:
+        files += SourceLibrary(settings.library_dir).fingerprint_files()
+    if settings.clean:  # the glossary changes nothing when cleaning is off
+        files.append(("glossary", settings.glossary_file))
+    return files
+
+
 def corpus_fingerprint(settings: CorpusSettings) -> str:
     """sha256 over everything that decides the passages: files, manifest, glossary, settings."""
     digest = hashlib.sha256()
@@ -67,17 +82,27 @@ def corpus_fingerprint(settings: CorpusSettings) -> str:
     add("format", str(PASSAGE_FORMAT_VERSION).encode())
     add("settings", json.dumps(settings.model_dump(include=set(_PASSAGE_SETTINGS)),
                                sort_keys=True).encode())
-    for path in discover_sources(settings.raw_dir):
-        add("source", path.name.encode())
-        add("bytes", path.read_bytes())
-    add("manifest", _optional_bytes(settings.sources_file))
-    # Nothing is added for an empty library, so the shipped corpus keeps its fingerprint.
-    if settings.library_dir is not None:
-        for label, data in SourceLibrary(settings.library_dir).fingerprint_parts():
-            add(label, data)
-    if settings.clean:  # the glossary changes nothing when cleaning is off
-        add("glossary", _optional_bytes(settings.glossary_file))
+    for label, path in corpus_files(settings):
+        if label.startswith("source:"):
+            add("source", label.removeprefix("source:").encode())
+            add("bytes", path.read_bytes())
+        else:
+            add(label, _optional_bytes(path))
     return digest.hexdigest()
+
+
+def corpus_stamp(settings: CorpusSettings) -> tuple:
+    """A cheap key that changes whenever the fingerprint may have: each file's path, size and
+    modification time, without reading any of them (asked on every question)."""
+    stamp: list = [PASSAGE_FORMAT_VERSION,
+                   json.dumps(settings.model_dump(include=set(_PASSAGE_SETTINGS)), sort_keys=True)]
+    for label, path in corpus_files(settings):
+        if path is not None and path.is_file():
+            stat = path.stat()
+            stamp.append((label, str(path), stat.st_size, stat.st_mtime_ns))
+        else:
+            stamp.append((label, None))
+    return tuple(stamp)
 
 
 def chunker_settings(settings: CorpusSettings) -> dict:
@@ -85,8 +110,8 @@ def chunker_settings(settings: CorpusSettings) -> dict:
     return settings.model_dump(mode="json", exclude={"raw_dir", "sources_file", "glossary_file"})
 
 
-def _optional_bytes(path: Path) -> bytes:
-    return path.read_bytes() if path.is_file() else b""
+def _optional_bytes(path: Path | None) -> bytes:
+    return path.read_bytes() if path is not None and path.is_file() else b""
 
 
 def _print_review(passages: list[Passage]) -> None:

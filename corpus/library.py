@@ -194,14 +194,13 @@ class SourceLibrary:
             ]
         return passages
 
-    def fingerprint_parts(self) -> Iterator[tuple[str, bytes]]:
+    def fingerprint_files(self) -> list[tuple[str, Path]]:
         """What decides the library's passages: the manifest and every converted text."""
         manifest = self.folder / MANIFEST
         if not manifest.is_file():
-            return
-        yield "library-manifest", manifest.read_bytes()
-        for source in self.sources():
-            yield "library-text", (self.folder / "text" / f"{source.id}.txt").read_bytes()
+            return []
+        return [("library-manifest", manifest)] + [
+            ("library-text", self.folder / "text" / f"{source.id}.txt") for source in self.sources()]
 
     def _read_manifest(self) -> dict[str, LibrarySource]:
         path = self.folder / MANIFEST

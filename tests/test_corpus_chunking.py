@@ -10,7 +10,7 @@ import pytest
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from corpus.errors import CorpusError
-from corpus.ingest import corpus_fingerprint, load_passages
+from corpus.ingest import corpus_fingerprint, corpus_stamp, load_passages
 from corpus.sections import heading_text, split_sections
 from corpus.settings import CorpusSettings
 
@@ -213,3 +213,23 @@ def test_fingerprint_follows_files_settings_and_glossary(tmp_path):
     leaflet = settings.raw_dir / "clinic_leaflet.md"
     leaflet.write_bytes(leaflet.read_bytes() + b"\nOne more sentence.\n")
     assert corpus_fingerprint(settings) not in {first, before}
+
+
+def test_stamp_changes_with_the_files_the_fingerprint_reads(tmp_path):
+    settings = clinic_dir(tmp_path)
+    first = corpus_stamp(settings)
+    assert corpus_stamp(settings) == first
+    assert corpus_stamp(settings.model_copy(update={"chunk_size": 300})) != first
+    leaflet = settings.raw_dir / "clinic_leaflet.md"
+    leaflet.write_bytes(leaflet.read_bytes() + b"\nOne more sentence.\n")
+    assert corpus_stamp(settings) != first
+    (settings.raw_dir / "second.md").write_text("# Second\nCalves cramp at night.\n", "utf-8")
+    assert len(corpus_stamp(settings)) == len(first) + 1
+
+
+def test_stamp_reads_no_source_text(tmp_path, monkeypatch):
+    """The question path keys its normalizer on the stamp: no source is read per question."""
+    settings = clinic_dir(tmp_path)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"read {self}"))
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: pytest.fail(f"read {self}"))
+    corpus_stamp(settings)
