@@ -134,7 +134,8 @@ class CrampBot:
         yield Retrieved(results)
         uncovered = self.scope.uncovered(query.text, cleaned)
         if uncovered and self.settings.retrieval.gate:
-            focus = texts.t("NOT_COVERED_JOIN", lang).join(uncovered)
+            named = (texts.focus_name(name, lang) for name in uncovered)
+            focus = texts.t("NOT_COVERED_JOIN", lang).join(named)
             text = texts.t("NOT_COVERED", lang).format(focus=focus)
             yield Done(self._with_query(self._decline(question, results, timings, started, lang, text), query))
             return

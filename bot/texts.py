@@ -47,6 +47,24 @@ def in_every_language(key: str) -> tuple[str, ...]:
     return tuple(CATALOGS[lang][key] for lang in LANGUAGES)
 
 
+def _load_focus_names() -> dict[str, dict[str, str]]:
+    """Per language, the names of uncovered topics (bot/focus_terms.tsv names them in English)."""
+    names: dict[str, dict[str, str]] = {}
+    for path in sorted(LOCALES_DIR.glob("focus_names.*.tsv")):
+        rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and not line.startswith("#")]
+        names[path.name.split(".")[1]] = {en.strip(): local.strip() for en, local in rows[1:]}
+    return names
+
+
+FOCUS_NAMES: dict[str, dict[str, str]] = _load_focus_names()
+
+
+def focus_name(name: str, lang: str | None = None) -> str:
+    """An uncovered topic's name in `lang` (as bot/focus_terms.tsv has it when none is listed)."""
+    return FOCUS_NAMES.get(language(lang), {}).get(name, name)
+
+
 _EN = CATALOGS["en"]
 
 DISCLAIMER = _EN["DISCLAIMER"]

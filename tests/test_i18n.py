@@ -164,3 +164,16 @@ def test_gradio_i18n_has_every_catalog_and_a_forced_language_everywhere():
     assert auto["ru"]["X"] == "ru"
     forced = interface_i18n(WebSettings(lang="ru"), {}).translations_dict
     assert forced["en"]["SEND"] == "Отправить"  # any browser, Russian
+
+
+def test_every_uncovered_topic_has_a_russian_name():
+    from bot.scope import load_terms
+
+    names = {term.name for term in load_terms()}
+    russian = texts.FOCUS_NAMES["ru"]
+    assert names <= set(russian), sorted(names - set(russian))
+    assert not set(russian) - names, "rows for names focus_terms.tsv no longer uses"
+    for name in names:
+        assert detect_language(texts.focus_name(name, "ru")) == "ru" or name in {"COVID-19"}, name
+    assert texts.focus_name("quinine", "en") == "quinine"
+    assert texts.focus_name("quinine", "ru") == "хинин"
