@@ -93,10 +93,16 @@ def _texts(prompts: bool) -> list[str]:
             if name.isupper() and isinstance(value, str) and _is_prompt(name) == prompts]
 
 
+def _catalog_texts() -> list[str]:
+    """Every language's shown texts (a Russian reply's refusal is as fixed as an English one)."""
+    return [text for catalog in texts.CATALOGS.values() for value in catalog.values()
+            for text in (value if isinstance(value, list) else [value]) if "{" not in text]
+
+
 def without_fixed_texts(text: str) -> str:
     """`text` minus the sentences the code adds (intros, refusals): they are not claims to judge."""
     # Short tags such as "(unverified)" stay: cutting them out would split their sentence.
-    fixed = [t for t in _texts(prompts=False) if len(t.split()) >= 3]
+    fixed = [t for t in {*_texts(prompts=False), *_catalog_texts()} if len(t.split()) >= 3]
     for sentence in sorted(fixed, key=len, reverse=True):
         text = text.replace(sentence, "\n")
     return text

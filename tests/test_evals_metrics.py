@@ -328,3 +328,13 @@ def test_flatten_gives_the_documented_dotted_names():
     for key in ("retrieval.hit_at_3", "answers.grounded_sentence_rate", "safety.disclaimer_rate",
                 "cost.full_answer_s_p95", "by_category.in_scope.retrieval.mrr_at_10"):
         assert key in flat
+
+
+def test_fixed_texts_are_removed_in_every_language():
+    from evals.metrics import without_fixed_texts
+
+    claim = "Судороги икр ночью часто связаны с нехваткой магния."
+    for lang in ("en", "ru"):
+        reply = f"{claim} {texts.t('DISCLAIMER', lang)}"
+        left = without_fixed_texts(reply)
+        assert claim in left and texts.t("DISCLAIMER", lang) not in left, lang
