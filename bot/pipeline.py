@@ -18,6 +18,7 @@ from bot.errors import CrampbotError
 from bot.events import BotEvent, Delta, Done, Retrieved, Status
 from bot.compose import compose_answer, select_evidence, topic_vector
 from bot.extractive import extractive_answer
+from bot.gaps import note_gap
 from bot.generation.base import Generator
 from bot.generation.factory import make_generator
 from bot.grounding import GroundedAnswer, verify_answer
@@ -107,7 +108,9 @@ class CrampBot:
             yield from self._stream(question, message, history, started)
         except CrampbotError as error:
             log.warning("refused: %s", error)
-            yield Done(self._error_answer(question, str(error), started, lang))
+            # The message tells the operator what to fix; the sentence around it is the visitor's.
+            text = texts.t("SETUP_ERROR", lang).format(detail=error)
+            yield Done(self._error_answer(question, text, started, lang))
         except Exception:  # never a traceback in front of a user
             log.exception("internal error while answering")
             yield Done(self._error_answer(question, texts.t("INTERNAL_ERROR", lang), started, lang))
@@ -306,6 +309,7 @@ class CrampBot:
         lang: str, reason: str | None = None,
     ) -> Answer:
         timings.total_s = time.perf_counter() - started
+        note_gap(self.settings, question, lang, "not_covered" if reason else "no_sources")
         reason = reason or texts.t("CANNOT_ANSWER", lang)
         return Answer(
             question=question, text=f"{reason} {texts.t('CANNOT_ANSWER_HINT', lang)}",

@@ -95,3 +95,18 @@ def test_every_example_question_is_answered_with_sources(make_bot, lang):
         answer = bot.ask(question)
         assert not (answer.declined or answer.error or answer.red_flag), question
         assert answer.citations and answer.lang == lang, question
+
+
+@pytest.mark.parametrize("lang, question", [("en", NIGHT_EN), ("ru", NIGHT_RU)])
+def test_a_setup_error_is_told_in_the_question_language_with_the_operator_detail(
+        make_bot, monkeypatch, lang, question):
+    from bot.errors import IndexMismatch
+
+    bot = make_bot()
+    detail = "The index was built from other sources; run crampbot ingest."
+    monkeypatch.setattr(bot.retriever, "load", lambda *a, **k: (_ for _ in ()).throw(
+        IndexMismatch(detail)))
+    answer = bot.ask(question)
+    assert answer.error and answer.lang == lang and detail in answer.text
+    assert answer.text.startswith(texts.t("SETUP_ERROR", lang).split("{")[0])
+    assert answer.full_text.endswith(texts.t("DISCLAIMER_NO_SOURCES", lang))
