@@ -185,6 +185,16 @@ class AnswerSettings(BaseModel):
     extractive_fallback: bool = Field(
         True, description="Answer with cited source sentences when too little is verified."
     )
+    gaps_log: Path | None = Field(
+        Path("gaps") / "gaps.jsonl",
+        description="Log of declined questions (JSON Lines, emails and phone numbers replaced) "
+        "that `crampbot gaps` groups, relative to data_dir unless absolute; empty turns it off.",
+    )
+
+    @field_validator("gaps_log", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: Any) -> Any:
+        return None if value is None or (isinstance(value, str) and not value.strip()) else value
 
 
 class SafetySettings(BaseModel):
