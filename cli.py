@@ -1,5 +1,5 @@
 """`crampbot` command line: serve, ingest, ask, eval, eval-compare, calibrate, feedback-summary,
-sources (add, list, show, remove a clinic's own files)."""
+gaps, sources (add, list, show, remove a clinic's own files)."""
 from __future__ import annotations
 
 import argparse
@@ -100,6 +100,32 @@ def cmd_feedback_summary(args: argparse.Namespace) -> int:
 
     print(summarize(Path(args.file) if args.file else feedback_path(_settings(args))))
     return 0
+
+
+def cmd_gaps(args: argparse.Namespace) -> int:
+    from bot.errors import ConfigError
+    from bot.gaps import format_groups, gaps_path, group_gaps, read_gaps
+    from index.embedding import load_embedder
+
+    settings = _settings(args)
+    path = Path(args.log) if args.log else gaps_path(settings)
+    if path is None:
+        raise ConfigError("The gaps log is off (answer.gaps_log is empty); pass --log PATH.")
+    records = read_gaps(path) if path.is_file() else []
+    groups = group_gaps(records, load_embedder(settings.embedding), args.threshold) if records else []
+    groups = [group for group in groups if group.count >= args.min_count]
+    if args.json:
+        print(json.dumps([group.to_dict() for group in groups], ensure_ascii=False, indent=2))
+    else:
+        print(format_groups(groups, path))
+    return 0
+
+
+def _similarity(text: str) -> float:
+    value = float(text)
+    if not -1 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a cosine similarity between -1 and 1")
+    return value
 
 
 def cmd_sources_add(args: argparse.Namespace) -> int:
@@ -281,6 +307,18 @@ def build_parser() -> argparse.ArgumentParser:
     fb = sub.add_parser("feedback-summary", parents=[common], help="summarize thumbs up/down")
     fb.add_argument("--file", help="feedback JSON Lines file (default: the configured one)")
     fb.set_defaults(func=cmd_feedback_summary)
+    from bot.gaps import DEFAULT_THRESHOLD
+
+    gaps = sub.add_parser("gaps", parents=[common],
+                          help="declined questions, paraphrases grouped, most asked first")
+    gaps.add_argument("--log", help="gaps JSON Lines file (default: the configured answer.gaps_log)")
+    gaps.add_argument("--min-count", type=int, default=1, metavar="N",
+                      help="only groups asked at least N times (default: 1)")
+    gaps.add_argument("--threshold", type=_similarity, default=DEFAULT_THRESHOLD,
+                      help="cosine similarity at which two questions are grouped "
+                      f"(default: {DEFAULT_THRESHOLD})")
+    gaps.add_argument("--json", action="store_true", help="print the groups as JSON")
+    gaps.set_defaults(func=cmd_gaps)
     _add_sources_parser(sub, common)
     return parser
 
