@@ -5,6 +5,7 @@ the code adds it, never the model.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -91,18 +92,22 @@ class CrampBot:
         """Passages for a question; use_model=False never loads the LLM (retrieval-only runs)."""
         return self._searched(question, history, use_model)[1]
 
-    def ask(self, question: str, history: History = ()) -> Answer:
+    def ask(self, question: str, history: History = (), lang: str | None = None) -> Answer:
         answer = None
-        for event in self.stream(question, history):
+        for event in self.stream(question, history, lang):
             if isinstance(event, Done):
                 answer = event.answer
         assert answer is not None  # stream always ends with Done
         return answer
 
-    def stream(self, question: str, history: History = ()) -> Iterator[BotEvent]:
+    def stream(self, question: str, history: History = (), lang: str | None = None
+               ) -> Iterator[BotEvent]:
+        """The answer's events; `lang` sets the reply language instead of the question's."""
         started = time.perf_counter()
         # Checked once: the cleaned text, the search text and the language travel together.
         message = check_message(question, self.settings.safety.max_message_chars)
+        if lang:
+            message = dataclasses.replace(message, asked_lang=lang)
         lang = message.reply_lang
         try:
             yield from self._stream(question, message, history, started)

@@ -51,13 +51,13 @@ class RecordingBot:
         self.bot = bot
         self.asked: list[tuple[str, list[tuple[str, str]]]] = []
 
-    def ask(self, question, history=()):
+    def ask(self, question, history=(), lang=None):
         self.asked.append((question, list(history)))
-        return self.bot.ask(question, history)
+        return self.bot.ask(question, history, lang)
 
-    def stream(self, question, history=()):
+    def stream(self, question, history=(), lang=None):
         self.asked.append((question, list(history)))
-        return self.bot.stream(question, history)
+        return self.bot.stream(question, history, lang)
 
     def __getattr__(self, name):
         return getattr(self.bot, name)

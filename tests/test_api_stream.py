@@ -58,7 +58,7 @@ class FailingBot:
     def __init__(self, bot) -> None:
         self.bot = bot
 
-    def stream(self, question, history=()):
+    def stream(self, question, history=(), lang=None):
         yield Status("Searching...")
         raise RuntimeError("the model server went away")
 

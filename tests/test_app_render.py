@@ -158,7 +158,7 @@ class ScriptedBot:
         self.scripts = list(scripts)
         self.histories = []
 
-    def stream(self, question, history=()):
+    def stream(self, question, history=(), lang=None):
         self.histories.append(list(history))
         script = self.scripts.pop(0)
         if isinstance(script, Exception):

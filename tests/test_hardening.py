@@ -74,7 +74,7 @@ def test_stored_conversations_and_the_chat_are_bounded_too(fake_settings):
     seen = []
 
     class Inner:
-        def stream(self, question, history=()):
+        def stream(self, question, history=(), lang=None):
             seen.append(list(history))
             yield Done(Answer(question=question, text="ok"))
 

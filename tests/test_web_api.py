@@ -415,3 +415,15 @@ def test_embed_script_carries_the_clinic_defaults_safely(fake_settings, shared_r
     defaults = next(line for line in reply.text.splitlines() if "var defaults =" in line)
     assert "Ask us\\u003c/script>\\u003cb>" in defaults and "</script>" not in defaults
     assert "/*@defaults*/" not in reply.text
+
+
+def test_a_client_can_ask_for_the_reply_language(served):
+    client, _, _ = served
+    body = client.post("/api/v1/ask", json={"question": "Why do my calves cramp at night?",
+                                            "lang": "ru"}).json()
+    assert body["lang"] == "ru" and body["disclaimer"] == texts.t("DISCLAIMER", "ru")
+    body = client.post("/api/v1/ask", json={"question": "Почему по ночам сводит икры?",
+                                            "lang": "en"}).json()
+    assert body["lang"] == "en" and body["disclaimer"] == texts.DISCLAIMER
+    refused = client.post("/api/v1/ask", json={"question": "Why?", "lang": "de"})
+    assert refused.status_code == 422

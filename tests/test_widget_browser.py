@@ -34,9 +34,9 @@ class CountingBot(CrampBot):
 
     api_questions = 0
 
-    def ask(self, question, history=()):
+    def ask(self, question, history=(), lang=None):
         self.api_questions += 1
-        return super().ask(question, history)
+        return super().ask(question, history, lang)
 
 
 @pytest.fixture(scope="module")

@@ -66,6 +66,9 @@ class AskRequest(BaseModel):
         None, max_length=MAX_TURNS_KEPT,
         description="Earlier turns kept by the client, oldest first; the server then keeps "
         "nothing and returns no conversation_id. Use instead of conversation_id.")
+    lang: Literal[texts.LANGUAGES] | None = Field(  # type: ignore[valid-type]
+        None, description="The reply's language (its fixed texts and disclaimer); omit it to "
+        "reply in the question's language.")
 
     @model_validator(mode="after")
     def _one_kind_of_memory(self) -> "AskRequest":
@@ -164,6 +167,7 @@ class Admitted:
     question: str
     conversation_id: str | None
     history: list[tuple[str, str]]
+    lang: str | None = None
 
 
 def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = None,
@@ -187,7 +191,7 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = Non
         conversation_id, history = _conversation(conversations, body)
         if web.log_questions:
             log.info("question: %r", body.question[:200])
-        return Admitted(body.question, conversation_id, history)
+        return Admitted(body.question, conversation_id, history, body.lang)
 
     def finished(asked: Admitted, answer: Answer) -> AskResponse:
         if asked.conversation_id is not None and not answer.error:
@@ -203,14 +207,14 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = Non
     @router.post(f"{PREFIX}/ask", response_model=AskResponse, responses=_ASK_ERRORS,
                  summary="Ask a question and get a cited answer")
     def ask(asked: Admitted = Depends(admitted)) -> AskResponse:
-        return finished(asked, bot.ask(asked.question, asked.history))
+        return finished(asked, bot.ask(asked.question, asked.history, asked.lang))
 
     # A sync generator: FastAPI steps it in its thread pool, one bot event at a time.
     @router.post(f"{PREFIX}/ask/stream", response_class=EventSourceResponse,
                  responses=_STREAM_ERRORS, description=_STREAM_DESCRIPTION,
                  summary="Ask a question; the answer streams as Server-Sent Events")
     def ask_stream(asked: Admitted = Depends(admitted)) -> Iterator[ServerSentEvent]:
-        yield from answer_events(bot.stream(asked.question, asked.history),
+        yield from answer_events(bot.stream(asked.question, asked.history, asked.lang),
                                  lambda answer: finished(asked, answer))
 
     @router.post(f"{PREFIX}/feedback", response_model=FeedbackResponse,

@@ -83,11 +83,12 @@ class BoundedBot:
     def _bounded(self, history: History) -> list[tuple[str, str]]:
         return bound_history(history, self.turn_chars, self.total_chars)
 
-    def ask(self, question: str, history: History = ()) -> Answer:
-        return compact(self.bot.ask(question, self._bounded(history)))
+    def ask(self, question: str, history: History = (), lang: str | None = None) -> Answer:
+        return compact(self.bot.ask(question, self._bounded(history), lang))
 
-    def stream(self, question: str, history: History = ()) -> Iterator[BotEvent]:
-        for event in self.bot.stream(question, self._bounded(history)):
+    def stream(self, question: str, history: History = (), lang: str | None = None
+               ) -> Iterator[BotEvent]:
+        for event in self.bot.stream(question, self._bounded(history), lang):
             yield Done(compact(event.answer)) if isinstance(event, Done) else event
 
     def __getattr__(self, name: str) -> Any:

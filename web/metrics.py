@@ -106,11 +106,12 @@ class MeteredBot:
         self.metrics = metrics
         metrics.watch_model(bot)
 
-    def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
+    def ask(self, question: str, history: Sequence[tuple[str, str]] = (),
+            lang: str | None = None) -> Answer:
         started = time.perf_counter()
         self.metrics.in_progress.inc()
         try:
-            answer = self.bot.ask(question, history)
+            answer = self.bot.ask(question, history, lang)
         finally:
             self.metrics.in_progress.dec()
         if answer.timings.first_token_s is not None:
@@ -118,13 +119,13 @@ class MeteredBot:
         self.metrics.answered(answer, time.perf_counter() - started)
         return answer
 
-    def stream(self, question: str, history: Sequence[tuple[str, str]] = ()
-               ) -> Iterator[BotEvent]:
+    def stream(self, question: str, history: Sequence[tuple[str, str]] = (),
+               lang: str | None = None) -> Iterator[BotEvent]:
         started = time.perf_counter()
         first_token = True
         self.metrics.in_progress.inc()
         try:
-            for event in self.bot.stream(question, history):
+            for event in self.bot.stream(question, history, lang):
                 if isinstance(event, Delta) and first_token:
                     first_token = False
                     self.metrics.first_token.observe(time.perf_counter() - started)

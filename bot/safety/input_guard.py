@@ -52,10 +52,14 @@ class Message:
     raw: str = ""
     search_text: str = ""
     lang: str = "other"
+    asked_lang: str | None = None  # the reply language a client asked for (the API's `lang`)
 
     @property
     def reply_lang(self) -> str:
-        """The question's language when there is a catalog for it, else English."""
+        """The language asked for, else the question's when there is a catalog for it, else
+        English."""
+        if self.asked_lang:
+            return texts.language(self.asked_lang)
         return texts.language(self.lang) if self.lang != "other" else texts.LANGUAGES[0]
 
 
