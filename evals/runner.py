@@ -51,6 +51,9 @@ def run_eval(
             raise EvalSetError(f"The case limit must be at least 1; got {limit}.")
         cases = cases[:limit]
     started_at, started = datetime.now(timezone.utc), time.perf_counter()
+    # An evaluation's declines are not visitors' questions: they stay out of the gaps log.
+    settings = settings.model_copy(update={
+        "answer": settings.answer.model_copy(update={"gaps_log": None})})
     bot = bot if bot is not None else _make_bot(settings)
     warm_up_s = _warm_up(bot, retrieval_only)
     if judge is None and not retrieval_only:

@@ -239,3 +239,14 @@ def test_eval_compare_shows_case_changes_and_gates_its_last_run(scripted_cli, ev
     assert printed.rstrip().endswith("Thresholds: all 1 passed.") and f"Thresholds on {new}:" in printed
     assert cli.main(["eval-compare", base, new, "--fail-under", "hit_at_3=0.8"]) == 1
     assert cli.main(["eval-compare", base, new, "--fail-under", "grounded=x"]) == 2
+
+
+def test_an_evaluation_run_keeps_its_declines_out_of_the_gaps_log(eval_set, settings, tmp_path,
+                                                                  monkeypatch):
+    import evals.runner as runner
+
+    assert settings.answer.gaps_log is not None  # on by default, for visitors' questions
+    made = []
+    monkeypatch.setattr(runner, "_make_bot", lambda s: made.append(s) or ScriptedBot())
+    run_eval(eval_set, tmp_path / "r", settings, retrieval_only=True, limit=1, progress=False)
+    assert made and made[0].answer.gaps_log is None
