@@ -23,7 +23,8 @@ from bot.errors import ConfigError
 
 TERMS_PATH = Path(__file__).with_name("focus_terms.tsv")
 KINDS = frozenset(
-    "body_part cramp_kind condition medicine dose population animal product injury treatment".split())
+    "body_part cramp_kind condition medicine dose population animal product injury treatment "
+    "cost".split())
 _CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
 _GENERIC = re.compile(r"\b(cramps?|problems?|disease|syndrome|twitching)\b", re.IGNORECASE)
 

@@ -68,3 +68,13 @@ def test_the_bot_declines_an_uncovered_focus_naming_it_without_calling_the_model
     assert answer.text.startswith(texts.NOT_COVERED.format(focus="quinine"))
     assert answer.full_text.endswith(texts.DISCLAIMER_NO_SOURCES)
     assert bot._generator.calls == []
+
+
+@pytest.mark.parametrize("question", [
+    "Does insurance cover the cost of treatment for leg cramps?",
+    "Is my insurance going to reimburse leg cramp treatment?",
+    "Покрывает ли страховка лечение судорог в икрах?",
+])
+def test_insurance_and_costs_are_not_covered(question):
+    checker = ScopeChecker(["Calf cramps at night are often caused by a lack of magnesium."])
+    assert checker.uncovered(question, question) == ["insurance and costs of care"]
