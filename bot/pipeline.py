@@ -46,8 +46,8 @@ class CrampBot:
         self._generator = generator
         self._generator_lock = threading.Lock()
         self._model_ready = generator is not None
-        self._scope: ScopeChecker | None = None
-        self._topic = None
+        self._scope: tuple | None = None  # (the index it was read from, its ScopeChecker)
+        self._topic: tuple | None = None  # (the index it was read from, its topic vector)
 
     # -- loading ---------------------------------------------------------------------------
     @property
@@ -65,16 +65,18 @@ class CrampBot:
     @property
     def scope(self) -> ScopeChecker:
         """What the indexed passages cover, read once from the index this bot answers from."""
-        if self._scope is None:
-            self._scope = ScopeChecker(f"{p.section} {p.text}" for p in self.retriever.load().passages)
-        return self._scope
+        index = self.retriever.load()
+        if self._scope is None or self._scope[0] is not index:  # reopened: its sources changed
+            self._scope = (index, ScopeChecker(f"{p.section} {p.text}" for p in index.passages))
+        return self._scope[1]
 
     @property
     def topic(self):
         """What every unit of the indexed sources shares (bot/compose.py, topic_vector), read once."""
-        if self._topic is None:
-            self._topic = topic_vector(self.retriever.load().passages, self.retriever.embedder)
-        return self._topic
+        index = self.retriever.load()
+        if self._topic is None or self._topic[0] is not index:
+            self._topic = (index, topic_vector(index.passages, self.retriever.embedder))
+        return self._topic[1]
 
     @property
     def model_ready(self) -> bool:

@@ -6,6 +6,7 @@ be swapped in. Scores travel in each Document's metadata.
 """
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -21,10 +22,13 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from bot.answer import RetrievedPassage
 from bot.settings import Settings
-from corpus.ingest import chunker_settings, corpus_fingerprint, load_passages
+from corpus.ingest import chunker_settings, corpus_fingerprint, corpus_stamp, load_passages
+from corpus.errors import CorpusError
 from corpus.passage import Passage
 from index.embedding import Embedder, load_embedder
 from index.store import PassageIndex, embedding_text, open_index
+
+log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Function words carry no topic: "why" would otherwise pull every "Why the calves cramp" section.
@@ -150,6 +154,7 @@ class PassageRetriever:
         self.settings = settings
         self._embedder = embedder
         self._index: PassageIndex | None = None
+        self._stamp: tuple | None = None  # corpus_stamp of the sources self._index was opened for
         self._lock = threading.Lock()
 
     @property
@@ -159,9 +164,19 @@ class PassageRetriever:
         return self._embedder
 
     def load(self, progress: bool = False, force_rebuild: bool = False) -> PassageIndex:
+        """The index, opened again when its sources changed since it was opened (a clinic's
+        `crampbot sources add` or `remove` while the server runs): a running server answers
+        from the new leaflet without a restart. Looking costs a few `stat` calls."""
         with self._lock:
-            if self._index is None or force_rebuild:
+            try:
+                stamp = corpus_stamp(self.settings.corpus)
+            except CorpusError:  # the folder went away under a running server: keep what it has
+                stamp = self._stamp if self._index is not None else None
+            if self._index is None or force_rebuild or stamp != self._stamp:
+                if self._index is not None and not force_rebuild:
+                    log.info("the sources changed since the index was opened; opening it again")
                 self._index = self._open(progress, force_rebuild)
+                self._stamp = stamp
                 self._make_retriever(self._index)
             return self._index
 

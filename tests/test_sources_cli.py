@@ -151,3 +151,21 @@ def test_wrong_input_gets_one_sentence_not_a_traceback(clinic, capsys):
     code, _, err = clinic.run(capsys, "sources", "add", str(clinic.files["pdf"]),
                               str(clinic.files["docx"]), "--title", "One title")
     assert code == 2 and "one at a time" in err
+
+
+def test_a_running_bot_answers_from_a_leaflet_added_after_it_started(clinic, capsys):
+    """No restart: the bot that declined before `sources add` answers after it, then declines
+    again after `sources remove` (what a server holding one CrampBot does)."""
+    from bot.generation.fake import FakeGenerator
+    from bot.pipeline import CrampBot
+
+    bot = CrampBot(_settings(), generator=FakeGenerator())
+    assert bot.ask(QUESTION).declined
+    code, out, _ = clinic.run(capsys, "sources", "add", str(clinic.files["pdf"]), "--url", URL)
+    assert code == 0, out
+    answer = bot.ask(QUESTION)
+    assert not answer.declined and "every Tuesday morning from eight until noon" in answer.text
+    assert answer.citations[0].passage.source == "vein-clinic-leaflet.pdf"
+    assert clinic.run(capsys, "sources", "remove", "vein-clinic-leaflet")[0] == 0
+    after = bot.ask(QUESTION)
+    assert after.declined and "Tuesday" not in after.text
