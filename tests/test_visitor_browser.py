@@ -455,9 +455,10 @@ def test_new_conversation_during_an_answer_stops_it(slow_app, new_context):
     page.get_by_role("button", name=labels.NEW_CONVERSATION).click()
     page.locator(".cb-greeting").wait_for()
     page.wait_for_timeout(6000)  # longer than the slow draft takes to finish
-    assert page.locator("[data-testid=bot]").count() == 0
-    assert page.locator("[data-testid=user]").count() == 0
     screenshot(page, "new-conversation-during-answer")
+    shown = page.locator("#crampbot-chat").inner_text()
+    assert page.locator("[data-testid=bot]").count() == 0, shown
+    assert page.locator("[data-testid=user]").count() == 0, shown
     ask_in(page.main_frame, SWIMMING)  # and the chat still answers
     final_reply(page, 0)
     assert page.locator("[data-testid=user]").count() == 1

@@ -13,6 +13,7 @@ the page loads. Each reply's fixed texts are in its question's language (bot/pip
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import secrets
@@ -45,6 +46,13 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 CONCURRENCY_LIMIT = 1
 QUEUE_MAX_SIZE = 32
 LOADING_CHECK_S = 2.0  # how often an open page asks whether the model has finished loading
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A question the page took, and its number among all questions asked (see start_over)."""
+    message: str
+    number: int
 
 
 @dataclass(frozen=True)
@@ -240,9 +248,19 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
         web = settings.web if settings is not None else WebSettings()
     saved: ExpiringStore[list[Turn]] = ExpiringStore(
         web.max_conversations, web.conversation_ttl_minutes * 60)
+    # "New conversation" in a tab drops the answers to every question that tab asked before it.
+    # Gradio's `cancels` stops such an answer, but the page starts the cancel and the new
+    # conversation at the same time: on a busy server a word streamed meanwhile reached the page
+    # after the empty chat and put the old draft back (CI saw it; the question had been asked
+    # before the page's load had even told it its conversation id). So each question gets a
+    # number when asked, and its answer stops itself before its next word once its tab's
+    # "New conversation" came after that number (per Gradio session: one per browser tab).
+    ask_numbers = itertools.count(1)
+    dropped_up_to: ExpiringStore[int] = ExpiringStore(
+        web.max_conversations, web.conversation_ttl_minutes * 60)
     gr.HTML("", head=chat_head(web), js_on_load=None, elem_id="crampbot-assets")
     turns = gr.State([])
-    pending = gr.State("")
+    pending = gr.State(Asked("", 0))
     page_lang = gr.State("en")  # this visitor's interface language, told on load
     conversation = gr.Textbox(visible=False)  # the browser tab's conversation id
     browser_lang = gr.Textbox(visible=False)  # navigator.language, told on load
@@ -293,17 +311,20 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
             texts.t("SEARCHING", reply_language(message, lang))))
         # The box stays usable: web/static/chat.js holds a question sent during an answer
         # until that answer is finished.
-        return "", view, message
+        return "", view, Asked(message, next(ask_numbers))
 
     def ask_example(selected: gr.SelectData, history: list[Turn], lang: str):
         return ask(selected.value["text"], history, lang)
 
-    def respond(message: str, history: list[Turn], conversation_id: str, lang: str,
+    def respond(asked: Asked, history: list[Turn], conversation_id: str, lang: str,
                 request: gr.Request):
+        message = asked.message
         wait = limiter.retry_after(client_key(request)) if limiter is not None else None
         replies = (reply_stream(bot, message, history, lang) if wait is None
                    else iter([polite_refusal(message, "RATE_LIMITED", lang)]))
         for reply_html, answer in replies:
+            if (dropped_up_to.get(request.session_hash) or 0) > asked.number:
+                return  # "New conversation" was pressed since
             if answer is None:
                 yield conversation_view(history, message, reply_html), history
             else:
@@ -348,7 +369,8 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
         waiting = not getattr(bot, "model_ready", True)
         return gr.update(visible=waiting), gr.Timer(active=waiting)
 
-    def start_over():
+    def start_over(request: gr.Request):
+        dropped_up_to.put(request.session_hash, next(ask_numbers))
         return _new_conversation_id(), [], [], ""
 
     def record_vote(vote: gr.LikeData, history: list[Turn], request: gr.Request) -> None:
