@@ -10,7 +10,8 @@
  *   - The message box stays usable while an answer is written: a question sent meanwhile waits
  *     in the box, a line under it says so, and it is sent when the answer is finished (the
  *     server answers one question of a conversation at a time). After an answer the keyboard
- *     focus is back in the box.
+ *     focus is back in the box. What is typed before the page's reply to a send has emptied the
+ *     box stays in it, and a held question that is empty is not sent.
  *   - The example questions are a labelled group of buttons, not a list without items, and
  *     messages are read as their text, not as the HTML source Gradio puts in their names.
  */
@@ -37,6 +38,9 @@
   var userMessages = 0;
   var awaitingReply = false;  // a question was sent and its answer has not finished yet
   var waiting = false;        // a further question waits in the box
+  // The text of the last send, until the page's reply to it (web/chat.py `ask`, some 100 ms
+  // later) has emptied the box; null when no such reply is awaited.
+  var sentText = null;
 
   function scroller(element) {
     for (var node = element; node && node !== document.body; node = node.parentElement) {
@@ -133,6 +137,33 @@
     note.hidden = !value;
   }
 
+  // Gradio empties the box by writing its value; the visitor's typing does not. So when the
+  // reply to a send empties the box, only the text that was sent goes: what the visitor typed
+  // since stays (Gradio is then told the box's text, as if typed).
+  function keepTypingOnClear(box) {
+    sentText = box.value;
+    if (box.__crampbotKeepsTyping) return;
+    box.__crampbotKeepsTyping = true;
+    var value = Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, "value");
+    Object.defineProperty(box, "value", {
+      configurable: true,
+      get: function () { return value.get.call(this); },
+      set: function (text) {
+        var sent = sentText, shown = value.get.call(this);
+        if (sent !== null && text === "") {
+          sentText = null;  // the reply to the send is here
+          var typed = shown.indexOf(sent) === 0 ? shown.slice(sent.length) : shown;
+          if (typed.trim()) {
+            value.set.call(this, typed);
+            setTimeout(function () { box.dispatchEvent(new Event("input", { bubbles: true })); }, 0);
+            return;
+          }
+        }
+        value.set.call(this, text);
+      }
+    });
+  }
+
   // Before Gradio sees the Enter key or the send button: hold a question sent mid-answer.
   function onSend(event) {
     var box = document.querySelector(BOX);
@@ -144,13 +175,17 @@
       return;
     }
     awaitingReply = true;
+    keepTypingOnClear(box);
   }
 
   function sendWaiting() {
+    var box = document.querySelector(BOX);
     var button = document.querySelector("#crampbot-message button.submit-button");
     setWaiting(false);
+    if (!box || !box.value.trim() || !button) return;  // nothing to ask any more
     awaitingReply = true;
-    if (button) button.click();
+    keepTypingOnClear(box);
+    button.click();
   }
 
   function onAnswerFinished() {
@@ -191,6 +226,7 @@
       // Starting over cancels the answer in progress (web/chat.py): nothing is awaited any more.
       if (event.target.closest && event.target.closest(NEW_CONVERSATION)) {
         awaitingReply = false;
+        sentText = null;  // the new conversation's empty box is the visitor's wish
         setWaiting(false);
       }
     }, true);
