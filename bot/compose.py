@@ -295,7 +295,8 @@ def _with_followers(chosen: list[int], candidates: list, scores: list[float], th
         follower = index + 1
         if (added < _MAX_FOLLOWERS and follower < len(candidates) and follower not in chosen
                 and follower not in out and candidates[follower][0] == candidates[index][0]
-                and not _starts_item(candidates[follower][1]) and scores[follower] >= threshold):
+                and not _starts_item(candidates[follower][1])
+                and (scores[follower] >= threshold or _starts_item(candidates[index][1]))):
             out.append(follower)
             added += 1
     return out
