@@ -45,8 +45,10 @@ _MAX_UNIT_CHARS = 420
 _ASKS = re.compile(r"\?[\"'”»)]*$")  # a question the source asks itself, often in quotes
 # "It helps to absorb calcium." or "Both can cause night cramps." mean little on their own.
 # "Most often it occurs in pregnant women" leans back too: a pronoun within its first words.
+# "After all, such a symptom can mean..." leans back past its opening connective.
 _LEANS_BACK = re.compile(
-    r"^(?:(?:most|more|very|also|usually|often|especially)\s+){0,2}"
+    r"^(?:(?:after all|in fact|indeed|however|moreover|besides|at the same time),?\s+)?"
+    r"(?:(?:most|more|very|also|usually|often|especially)\s+){0,2}"
     r"(it|its|this|these|that|those|they|their|such|both|and|but|so|then|therefore|thus|"
     r"as a result|in this case|exactly because|because of this|there is also)\b", re.IGNORECASE)
 # At the start of a chunk only a pronoun needs the sentence before it ("This in turn will
