@@ -5,7 +5,8 @@ Checks, each of which drops the lead: it must be one whole sentence and no refus
 `verify_answer` finds supported by the units it cites (word recall + meaning + number, negation
 and antonym conflicts); no copy of a unit; no relation its units do not state ("X is Y", "X
 helps", "X causes": `relation_conflict`); no yes/no to another kind of question and no negation
-its units lack (`answer_form_conflict`); and no content words that neither the question nor
+its units lack (`answer_form_conflict`); no facts borrowed from a unit that does not name the
+claim's subject (`borrowed_facts`); and no content words that neither the question nor
 the units contain (beyond a few connective words).
 """
 from __future__ import annotations
@@ -115,6 +116,29 @@ def _agent_missing(claim: str, joined: str) -> bool:
     return not any(word[:5] in named for word in agent)
 
 
+def borrowed_facts(claim: str, question: str, units: list[str]) -> bool:
+    """Whether the claim's own facts come from no unit that also names what it is about. "Yes,
+    atherosclerosis can cause calf cramps, as it can lead to slow metabolism, lack of glucose and
+    incipient Parkinson's disease [1]" took its subject from the atherosclerosis sentence and its
+    facts from the old-age one: each a source sentence, together a falsehood that passed every
+    word check (dev run, read as a patient would). So the words the claim adds to the question
+    (beyond _MAX_NEW_WORDS) must all be in one cited unit, and that unit must name the claim's
+    subject when it has one. Words are compared by their first five letters, as in _agent_missing."""
+    verb = _BENEFIT.search(claim) or _CAUSE.search(claim)
+    agent = {word[:5] for word in content_words(_YES_OR_NO.sub("", claim[:verb.start()]))
+             - COMMON_WORDS - _CONNECTIVES} if verb else set()
+    asked = {word[:5] for word in content_words(question)}
+    own = {word[:5] for word in content_words(claim) - COMMON_WORDS - _CONNECTIVES} - asked - agent
+    if not own:
+        return False
+
+    def states_it(unit: str) -> bool:
+        words = {word[:5] for word in content_words(unit)}
+        return len(own - words) <= _MAX_NEW_WORDS and (not agent or bool(agent & words))
+
+    return not any(states_it(unit) for unit in units)
+
+
 def lead_messages(question: str, evidence: list[Evidence]) -> list[ChatMessage]:
     """System rules, one worked example, then the units and the question (user text last)."""
     def numbered(lines) -> str:
@@ -150,7 +174,8 @@ def check_lead(draft: str, question: str, evidence: list[Evidence], shown: list[
     order = [int(p.id.rsplit("~", 1)[1]) for p in checked.used_passages]
     units = [order[n - 1] for n in claims[0].cited]
     cited = [evidence[k - 1].text for k in units]
-    if relation_conflict(claims[0].text, cited) or answer_form_conflict(claims[0].text, question, cited):
+    if (relation_conflict(claims[0].text, cited) or answer_form_conflict(claims[0].text, question, cited)
+            or borrowed_facts(claims[0].text, question, cited)):
         return Lead("", [])
     known = content_words(question) | set().union(*(content_words(u.text) for u in evidence))
     new = content_words(claims[0].text) - known - _CONNECTIVES - COMMON_WORDS

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from bot.compose import Evidence
-from bot.lead import check_lead, lead_messages, relation_conflict, stream_lead
+from bot.lead import borrowed_facts, check_lead, lead_messages, relation_conflict, stream_lead
 from corpus.passage import Passage
 
 FOODS = ("To avoid vitamin deficiency and prevent calf muscle cramps, you should include pork, "
@@ -104,3 +104,23 @@ WATER = ("Lightly stroke them under the water. The water will relax the muscles 
 ])
 def test_what_a_lead_says_helps_or_causes_is_named_by_its_units(claim, units, conflict):
     assert relation_conflict(claim, list(units)) is conflict
+
+
+ATHEROSCLEROSIS = ("Atherosclerosis of the legs: with such a diagnosis calf muscle cramps may occur "
+                   "not only at night but also during the day while walking.")
+OLD_AGE = "Old age: slow metabolism, lack of glucose, incipient Parkinson's disease can cause cramps."
+JOINED = ("Yes, atherosclerosis can cause calf cramps, as it can lead to slow metabolism, lack of "
+          "glucose, and incipient Parkinson's disease, which can cause cramps [1].")
+
+
+@pytest.mark.parametrize("claim, question, units, borrowed", [
+    # Read in the dev run as a patient would: two true sentences joined into a false one.
+    (JOINED, "Can atherosclerosis cause calf cramps?", (ATHEROSCLEROSIS,), True),
+    (JOINED, "Can atherosclerosis cause calf cramps?", (ATHEROSCLEROSIS, OLD_AGE), True),
+    ("Yes, atherosclerosis of the legs can cause calf cramps, also during the day while walking [1].",
+     "Can atherosclerosis cause calf cramps?", (ATHEROSCLEROSIS, OLD_AGE), False),
+    ("Yes, caffeine abuse can cause calf cramps [1].", "Can coffee cause calf cramps?", (COFFEE,), False),
+])
+def test_a_lead_takes_its_facts_from_a_unit_that_names_its_subject(claim, question, units, borrowed):
+    assert borrowed_facts(claim, question, list(units)) is borrowed
+
