@@ -42,6 +42,10 @@ _RANK_BONUS = 0.02  # per retrieval rank: a tie goes to the passage retrieval tr
 _DUPLICATE_COSINE = 0.9  # neighbouring passages overlap, so one sentence can appear twice
 _FRAGMENT_WORDS = 5  # "Prolonged stress, irregular meals." is a heading for the next sentence
 _MAX_UNIT_CHARS = 420
+# A list item's heading is a bare noun phrase ("Caffeine abuse.", "Old age."); a short sentence
+# that opens with an article or an adverb, or says "then", is a clause: "A phlebologist then
+# prescribes treatment." is the step after the ultrasound, not the heading of the next sentence.
+_CLAUSE = re.compile(r"^(?:a|an|the|\w+ly)\b|\bthen\b", re.IGNORECASE)
 _ASKS = re.compile(r"\?[\"'”»)]*$")  # a question the source asks itself, often in quotes
 # "It helps to absorb calcium." or "Both can cause night cramps." mean little on their own.
 # "Most often it occurs in pregnant women" leans back too: a pronoun within its first words.
@@ -50,7 +54,11 @@ _LEANS_BACK = re.compile(
     r"^(?:(?:after all|in fact|indeed|however|moreover|besides|at the same time),?\s+)?"
     r"(?:(?:most|more|very|also|usually|often|especially)\s+){0,2}"
     r"(it|its|this|these|that|those|they|their|such|both|and|but|so|then|therefore|thus|"
-    r"as a result|in this case|exactly because|because of this|there is also)\b", re.IGNORECASE)
+    r"as a result|in this case|exactly because|because of this|there is also)\b"
+    r"|^\w+(?:\s+\w+)?\s+(?:then|them|those)\b", re.IGNORECASE)  # "A phlebologist then...", "Choose only those"
+# "It is recommended to use herbal teas." names no antecedent: its "it" is the expletive one.
+_EXPLETIVE = re.compile(r"^it is (?:\w+ )?(?:recommended|necessary|important|useful|worth|best|"
+                        r"advisable|compulsory|essential|good|better)\b", re.IGNORECASE)
 # At the start of a chunk only a pronoun needs the sentence before it ("This in turn will
 # eliminate the pain."); "And during pregnancy..." reads well on its own.
 _NEEDS_ANTECEDENT = re.compile(
@@ -115,7 +123,7 @@ def passage_units(passage: Passage) -> list[tuple[str, str]]:
     # A chunk can start mid-sentence: a leading piece in lower case belongs to a sentence we lack.
     # and a leading "This in turn will eliminate the pain." leans on a sentence of the chunk before.
     while sentences and (not sentences[0][:1].isupper() and not sentences[0][:1].isdigit()
-                         or _NEEDS_ANTECEDENT.match(sentences[0])):
+                         or _NEEDS_ANTECEDENT.match(sentences[0]) and not _EXPLETIVE.match(sentences[0])):
         sentences.pop(0)
     units: list[str] = []
     about: dict[int, str] = {}
@@ -130,7 +138,7 @@ def passage_units(passage: Passage) -> list[tuple[str, str]]:
         elif (units and (_LEANS_BACK.match(sentence) or _names_the_last(units[-1], sentence))
               and len(units[-1]) + len(sentence) < _MAX_UNIT_CHARS):
             units[-1] = f"{units[-1]} {sentence}"
-        elif len(sentence.split()) <= _FRAGMENT_WORDS and not _ASKS.search(sentence):
+        elif _is_heading(sentence):
             pending = sentence
         else:
             units.append(sentence)
@@ -139,6 +147,12 @@ def passage_units(passage: Passage) -> list[tuple[str, str]]:
     # Headings and questions the source asks itself are not claims.
     return [(u, f"{about.get(i, '')} {u}".strip()) for i, u in enumerate(units)
             if not _ASKS.search(u) and len(content_words(u)) >= 3]
+
+
+def _is_heading(sentence: str) -> bool:
+    """"Caffeine abuse." heads the sentence after it: a few words, not a question, not a clause."""
+    return (len(sentence.split()) <= _FRAGMENT_WORDS and not _ASKS.search(sentence)
+            and not _CLAUSE.search(sentence))
 
 
 _DEFINITE = re.compile(r"^the\s+([a-z]{3,})\b", re.IGNORECASE)
@@ -154,7 +168,7 @@ def _names_the_last(previous: str, sentence: str) -> bool:
 def _headed(heading: str, sentence: str) -> str:
     """"Caffeine abuse." + "When you drink..." -> "Caffeine abuse: when you drink...": one
     sentence, so its citation marker covers the heading too."""
-    if sentence[1:2].islower():
+    if sentence[1:2].islower() or sentence.startswith("A "):
         sentence = sentence[0].lower() + sentence[1:]
     return f"{heading.rstrip('.!; ')}: {sentence}"
 
@@ -164,7 +178,7 @@ def display_sentences(unit: str) -> list[str]:
     sentence it heads. The unit itself keeps the passage's wording, so the source card can
     highlight it."""
     sentences = split_sentences(unit)
-    if len(sentences) > 1 and len(sentences[0].split()) <= _FRAGMENT_WORDS and not _ASKS.search(sentences[0]):
+    if len(sentences) > 1 and _is_heading(sentences[0]):
         sentences[:2] = [_headed(sentences[0], sentences[1])]
     return sentences
 
@@ -238,23 +252,80 @@ def select_evidence(
     candidates, scores, vectors = scored.candidates, scored.scores, scored.vectors
     best = max(scores)
     best_passage = candidates[int(np.argmax(scores))][0]
+
+    def eligible(index: int) -> bool:
+        # Another passage is cited only for a unit nearly as good as the best: each passage
+        # cited is one more the reader must check, and a weaker one is more often off the point.
+        return (other_margin is None or scores[index] >= best - other_margin
+                or _neighbours(shown[candidates[index][0] - 1], shown[best_passage - 1]))
+
     chosen: list[int] = []
     for index in np.argsort(scores)[::-1]:
         score = scores[index]
         if len(chosen) == max_units or score < max(best - margin, floor):
             break
-        # Another passage is cited only for a unit nearly as good as the best: each passage
-        # cited is one more the reader must check, and a weaker one is more often off the point.
-        if (other_margin is not None and candidates[index][0] != best_passage
-                and score < best - other_margin):
+        if not eligible(index):
             continue
         if any(float(vectors[1 + index] @ vectors[1 + other]) > _DUPLICATE_COSINE for other in chosen):
             continue
         chosen.append(int(index))
+    items = _listed_causes(focus or question, shown, candidates)
+    if items:
+        return [Evidence(candidates[i][0], _item_claim(candidates[i][1]), round(scores[i], 3))
+                for i in items]
     chosen = _with_followers(chosen, candidates, scores, max(best - _FOLLOWER_MARGIN, floor))
     chosen = _within_sentences(chosen, candidates, _MAX_SENTENCES)
     # Most relevant first: the reader meets the answer before its context.
     return [Evidence(candidates[i][0], candidates[i][1], round(scores[i], 3)) for i in chosen]
+
+
+# "Causes of night pain in the calves", "Possible reasons": a heading that announces causes.
+_CAUSES_HEADING = re.compile(r"\b(causes?|reasons?)\b", re.IGNORECASE)
+_MIN_ITEMS = 3
+_MAX_ITEMS = 6  # one shown sentence each: within the answer's six (_MAX_SENTENCES)
+
+
+def _listed_causes(question: str, shown: list[Passage], candidates: list) -> list[int]:
+    """"Why do my calves cramp at night?" asks for the list the source gives under "Causes of
+    night pain in the calves": every item of it the shown passages hold, one sentence each, in
+    the source's order (its first six: the answer's length). It applies when the question asks why and says nothing the heading does
+    not (an "elderly" or "atherosclerosis" question wants its own item, not the list); [] when
+    no shown section is such a list. Scoring sentence by sentence picked the two items that
+    repeat the question's words ("at night") and the introduction, never the list."""
+    if not _INTENTS[0][0].search(question):
+        return []
+    asked = content_words(question) - COMMON_WORDS
+    for section in dict.fromkeys(p.section for p in shown if p.section and p.section != p.title):
+        if not (_CAUSES_HEADING.search(section) and asked and asked <= content_words(section)):
+            continue
+        # Neighbouring passages overlap, so an item can be in two of them: keep it once.
+        first = {}
+        for i, (number, unit, _) in enumerate(candidates):
+            if shown[number - 1].section == section and _starts_item(unit):
+                first.setdefault(unit, i)
+        if len(first) < _MIN_ITEMS:
+            continue
+        # The whole list is the answer, whatever retrieval thought of the chunk an item fell in.
+        items = sorted(first.values(), key=lambda i: (shown[candidates[i][0] - 1].raw_start, i))
+        return items[:_MAX_ITEMS]
+    return []
+
+
+def _item_claim(unit: str) -> str:
+    """A list item's heading and its first sentence: "Caffeine abuse. When you drink more than 5
+    cups..." (the mechanism after it is for a question about that item)."""
+    return " ".join(split_sentences(unit)[:2])
+
+
+def _neighbours(passage: Passage, other: Passage) -> bool:
+    """The same passage, or one that overlaps it: the chunker cut a paragraph there ("...the
+    lack of which can lead to cramps. This is vitamin B6." | "This is vitamin B6. It is also
+    needed for the nervous system..."), so the reader checks one text. Passages that only touch
+    are the source's own paragraphs (a list's items), each a claim of its own."""
+    if passage.source != other.source or passage.section != other.section:
+        return False
+    first, second = sorted((passage, other), key=lambda p: p.raw_start)
+    return second.raw_start < first.raw_end
 
 
 _FOLLOWER_MARGIN = 0.6
@@ -280,8 +351,7 @@ def _within_sentences(chosen: list[int], candidates: list, limit: int) -> list[i
 
 def _starts_item(unit: str) -> bool:
     """"Caffeine abuse. When you drink..." opens the next item of a list the source gives."""
-    first = split_sentences(unit)[0]
-    return len(first.split()) <= _FRAGMENT_WORDS
+    return _is_heading(split_sentences(unit)[0])
 
 
 def _with_followers(chosen: list[int], candidates: list, scores: list[float], threshold: float

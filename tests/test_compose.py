@@ -9,9 +9,10 @@ from bot.compose import Evidence, compose_answer, display_sentences, passage_uni
 from corpus.passage import Passage
 
 
-def passage(text: str, section: str = "Causes of night pain in the calves", pid: str = "t#1") -> Passage:
+def passage(text: str, section: str = "Causes of night pain in the calves", pid: str = "t#1",
+            start: int = 0) -> Passage:
     return Passage(id=pid, source="t.txt", title="Test", section=section, text=text,
-                   raw_start=0, raw_end=len(text), original=text)
+                   raw_start=start, raw_end=start + len(text), original=text)
 
 
 CAUSES = passage(
@@ -96,7 +97,7 @@ INTRO = passage(
 WORK = passage(
     "Sitting or standing work. Both can cause night cramps. In the case of sedentary work, "
     "immobility contributes to slowing the blood circulation and flow of nutrients in the "
-    "extracellular space of muscles.", pid="t#4")
+    "extracellular space of muscles.", section="Sedentary work", pid="t#4", start=1000)
 
 
 def test_what_every_passage_shares_counts_for_nothing(shared_retriever):
