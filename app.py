@@ -53,7 +53,7 @@ from web.limits import BoundedBot, validation_problem  # noqa: E402
 from web.logs import RequestId, configure_logging  # noqa: E402
 from web.metrics import MeteredBot, Metrics, RequestMetrics  # noqa: E402
 from web.security import RateLimiter, protect  # noqa: E402
-from web.server import install_log_flood_guard, uvicorn_options  # noqa: E402
+from web.server import AnswerSlots, install_log_flood_guard, uvicorn_options  # noqa: E402
 from web.state import make_state, shared_state_unavailable  # noqa: E402
 from web.theme import require_readable  # noqa: E402
 from web.widget import (  # noqa: E402
@@ -104,17 +104,20 @@ def launch_options(settings: Settings) -> dict:
 
 
 def build_server(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | None = None,
-                 feedback: FeedbackStore | None = None, metrics: Metrics | None = None
-                 ) -> FastAPI:
+                 feedback: FeedbackStore | None = None, metrics: Metrics | None = None,
+                 warmed: threading.Event | None = None) -> FastAPI:
     """The one app that serves everything (routes in the module docstring). The rate limiter,
     the feedback store and the metrics are shared by the API, the widget and the chat page,
-    which all ask one bot bounded by web/limits.py (history size) and counted by web/metrics.py."""
+    which all ask one bot bounded by web/limits.py (history size) and counted by web/metrics.py.
+    With `warmed`, GET /api/v1/ready says ready only once it is set (see `warm_up`)."""
     web = settings.web
     state = make_state(web)
     limiter = limiter or state.ask_limiter
     feedback = feedback or FeedbackStore(feedback_path(settings), max_bytes=web.feedback_max_bytes,
                                          backups=web.feedback_backups)
     metrics = metrics or Metrics()
+    slots = AnswerSlots(web.answer_concurrency, web.answer_queue)
+    metrics.watch_queue(slots)
     bot = MeteredBot(BoundedBot(bot, web), metrics)
     server = FastAPI(
         title=f"{web.clinic_name} assistant API", version="1", description=_API_DESCRIPTION,
@@ -128,7 +131,9 @@ def build_server(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | No
         import redis
 
         server.add_exception_handler(redis.RedisError, shared_state_unavailable)
-    api = api_router(bot, web, limiter=limiter, feedback=feedback, state=state)
+    ready = None if warmed is None else (lambda: bot.model_ready and warmed.is_set())
+    api = api_router(bot, web, limiter=limiter, feedback=feedback, state=state, slots=slots,
+                     ready_check=ready)
     server.include_router(api)
     if web.metrics:
         @server.get("/metrics", include_in_schema=False)
@@ -164,16 +169,24 @@ def build_server(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | No
     return server
 
 
-def _warm_up(bot: CrampBot) -> None:
-    # Loads the index and the model while the page is already open; a question asked before it
-    # finishes shows "loading" instead of hanging. A missing model is reported per question.
+def warm_up(bot: CrampBot, done: threading.Event | None = None) -> None:
+    """Load the index and the model, then answer one example question, so that what the bot
+    builds on its first question (the red-flag detector's embedded descriptions, ...) is built
+    once, before visitors ask; `done` is set after. Runs while the page is already open: a
+    question asked before the model is loaded shows "loading" instead of hanging."""
+    # Visitors' first questions each built those at the same time: six questions at once
+    # right after start took 10-20 s each instead of 1-3 s.
     try:
         bot.warm_up()
+        bot.ask(EXAMPLE_QUESTIONS[0])
         log.info("model and index ready")
-    except CrampbotError as error:
+    except CrampbotError as error:  # e.g. a missing model, reported per question
         log.warning("warm-up: %s", error)
     except Exception:
         log.exception("warm-up failed")
+    finally:
+        if done is not None:
+            done.set()
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -203,9 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings.model_copy(update={"app": app_settings})
 
     bot = CrampBot(settings)
-    server = build_server(bot, settings)
-    if not args.no_warm_up:
-        threading.Thread(target=_warm_up, args=(bot,), name="warm-up", daemon=True).start()
+    warmed = None if args.no_warm_up else threading.Event()
+    server = build_server(bot, settings, warmed=warmed)
+    if warmed is not None:
+        threading.Thread(target=warm_up, args=(bot, warmed), name="warm-up", daemon=True).start()
     base = f"http://{settings.app.host}:{settings.app.port}"
     log.info("chat %s/  widget %s%s/  embed %s/embed.js  API schema %s%s/openapi.json",
              base, base, WIDGET_PATH, base, base, API_PREFIX)

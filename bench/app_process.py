@@ -63,8 +63,9 @@ class AppProcess:
     def since_start(self) -> float:
         return time.perf_counter() - self.started_at
 
-    def wait_until(self, model_ready: bool, timeout_s: float) -> float:
-        """Seconds from process start until /health answers (and reports the model loaded)."""
+    def wait_until(self, model_ready: bool, timeout_s: float, warmed: bool = False) -> float:
+        """Seconds from process start until /health answers (and reports the model loaded;
+        with `warmed`, until /ready says the warm-up question has been answered too)."""
         deadline = time.monotonic() + timeout_s
         with httpx.Client(timeout=2, trust_env=False) as client:
             while time.monotonic() < deadline:
@@ -72,7 +73,8 @@ class AppProcess:
                     raise RuntimeError(f"app.py exited with {self.process.returncode}: {self.log_tail()}")
                 try:
                     health = client.get(f"{self.base_url}{API}/health")
-                    if health.status_code == 200 and (not model_ready or health.json()["model_ready"]):
+                    if health.status_code == 200 and (not model_ready or health.json()["model_ready"]) \
+                            and (not warmed or client.get(f"{self.base_url}{API}/ready").status_code == 200):
                         return self.since_start()
                 except httpx.HTTPError:
                     pass

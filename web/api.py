@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -29,6 +30,7 @@ from web.conversations import MAX_TURNS_KEPT
 from web.feedback import FeedbackStore, answer_subject
 from web.limits import abridged, compact
 from web.security import client_key, retry_after_header
+from web.server import AnswerSlots
 from web.state import Conversations, Limiter, ServerState, make_state
 from web.stream import answer_events
 
@@ -141,7 +143,8 @@ _ASK_ERRORS = {
     408: {"model": Problem, "description": "The body did not arrive in time."},
     413: {"model": Problem, "description": "Request body over the size limit."},
     429: {"model": Problem, "description": "Too many questions; see the Retry-After header."},
-    503: {"model": Problem, "description": "Shared state (Redis) unavailable; try again."},
+    503: {"model": Problem, "description": "Too many questions waiting for an answer "
+          "(web.answer_queue), or shared state (Redis) unavailable; see Retry-After."},
 }
 
 
@@ -171,10 +174,14 @@ class Admitted:
 
 
 def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = None,
-               feedback: FeedbackStore, state: ServerState | None = None) -> APIRouter:
+               feedback: FeedbackStore, state: ServerState | None = None,
+               slots: AnswerSlots | None = None,
+               ready_check: Callable[[], bool] | None = None) -> APIRouter:
     """The /api/v1 routes and the OpenAI-compatible /v1 ones, answering with `bot` under the
     given controls; `state` holds the limits, conversations and recent answers (web/state.py),
-    `limiter` overrides its ask limit."""
+    `limiter` overrides its ask limit, `slots` bounds the answers made and waiting
+    (web/server.py), `ready_check` says whether the server can answer now (default: the model is
+    loaded)."""
     from web.openai_compat import OPENAI_PREFIX, openai_app  # it reuses this module's models
 
     state = state or make_state(web)
@@ -182,13 +189,17 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = Non
     feedback_limiter, conversations, answers = (state.vote_limiter, state.conversations,
                                                 state.answers)
     router = APIRouter(tags=["assistant"])
+    slots = slots or AnswerSlots(web.answer_concurrency, web.answer_queue)
+    ready_check = ready_check or (lambda: bool(bot.model_ready))
 
-    # A dependency, so that a stream's refusals are made before its response starts.
+    # A dependency, so that a stream's refusals are made before its response starts. A full
+    # queue is told first: a question turned away for it does not count against the visitor.
     def admitted(body: AskRequest, request: Request) -> Admitted:
         wait = limiter.retry_after(client_key(request))
         if wait is not None:
             raise HTTPException(429, texts.RATE_LIMITED, headers=retry_after_header(wait))
         conversation_id, history = _conversation(conversations, body)
+        slots.admit()
         if web.log_questions:
             log.info("question: %r", body.question[:200])
         return Admitted(body.question, conversation_id, history, body.lang)
@@ -203,19 +214,23 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = Non
         answers.put(answer_id, answer_subject(compact(answer)))
         return _response(answer, answer_id, asked.conversation_id)
 
-    # Plain `def`: FastAPI runs it in its thread pool, so a long answer blocks no other request.
+    # The bot works in the thread pool once one of the answer slots is free, so a long answer
+    # blocks no other request and a burst waits its turn instead of slowing every answer.
     @router.post(f"{PREFIX}/ask", response_model=AskResponse, responses=_ASK_ERRORS,
                  summary="Ask a question and get a cited answer")
-    def ask(asked: Admitted = Depends(admitted)) -> AskResponse:
-        return finished(asked, bot.ask(asked.question, asked.history, asked.lang))
+    async def ask(asked: Admitted = Depends(admitted)) -> AskResponse:
+        answer = await slots.run(bot.ask, asked.question, asked.history, asked.lang)
+        return await run_in_threadpool(finished, asked, answer)  # Redis, when shared
 
-    # A sync generator: FastAPI steps it in its thread pool, one bot event at a time.
+    # The stream's events are made in the thread pool, one bot event at a time, in a slot.
     @router.post(f"{PREFIX}/ask/stream", response_class=EventSourceResponse,
                  responses=_STREAM_ERRORS, description=_STREAM_DESCRIPTION,
                  summary="Ask a question; the answer streams as Server-Sent Events")
-    def ask_stream(asked: Admitted = Depends(admitted)) -> Iterator[ServerSentEvent]:
-        yield from answer_events(bot.stream(asked.question, asked.history, asked.lang),
-                                 lambda answer: finished(asked, answer))
+    async def ask_stream(asked: Admitted = Depends(admitted)) -> AsyncIterator[ServerSentEvent]:
+        events = answer_events(bot.stream(asked.question, asked.history, asked.lang),
+                               lambda answer: finished(asked, answer))
+        async for event in slots.iterate(events):
+            yield event
 
     @router.post(f"{PREFIX}/feedback", response_model=FeedbackResponse,
                  responses={
@@ -245,12 +260,12 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = Non
                 responses={503: {"model": Readiness, "description": "Still loading."}},
                 summary="Can the server answer now (for a load balancer's readiness check)")
     def ready() -> JSONResponse:
-        is_ready = bool(bot.model_ready)
+        is_ready = bool(ready_check())
         return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
 
     # Mounted, not included: its own schema and error shapes (/api/v1/openapi.json keeps this
     # API's routes only).
-    router.mount(OPENAI_PREFIX, openai_app(bot, web, limiter))
+    router.mount(OPENAI_PREFIX, openai_app(bot, web, limiter, slots))
     return router
 
 

@@ -7,3 +7,6 @@ REQUEST_TIMEOUT = texts.t("REQUEST_TIMEOUT")
 FEEDBACK_RATE_LIMITED = texts.t("FEEDBACK_RATE_LIMITED")
 HEADERS_TOO_LARGE = texts.t("HEADERS_TOO_LARGE")
 STATE_UNAVAILABLE = texts.t("STATE_UNAVAILABLE")
+# The API turning a question away because too many wait for an answer: the same "briefly
+# unavailable, try again in a few seconds" is true of it.
+BUSY = STATE_UNAVAILABLE

@@ -1,5 +1,6 @@
 """Prometheus metrics (prometheus-client) for GET /metrics: requests, answers by outcome,
-first-token and full-answer latency, answers in progress, whether the model is loaded.
+first-token and full-answer latency, answers in progress and waiting, whether the model is
+loaded.
 
 Nothing of what visitors write is recorded: labels are fixed route groups and outcomes. Each
 server has its own registry, so several apps in one process (tests) do not share counters.
@@ -47,11 +48,17 @@ class Metrics:
                                      "reply.", buckets=_SECONDS, registry=self.registry)
         self.in_progress = Gauge("crampbot_answers_in_progress", "Replies being made, including "
                                  "those waiting for the model (the queue).", registry=self.registry)
+        self.waiting = Gauge("crampbot_answers_waiting", "API questions waiting for an answer "
+                             "slot (web.answer_concurrency; at most web.answer_queue).",
+                             registry=self.registry)
         self.model_loaded = Gauge("crampbot_model_loaded", "1 once the language model is loaded.",
                                   registry=self.registry)
 
     def watch_model(self, bot) -> None:
         self.model_loaded.set_function(lambda: float(bool(bot.model_ready)))
+
+    def watch_queue(self, slots) -> None:
+        self.waiting.set_function(lambda: float(slots.waiting))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

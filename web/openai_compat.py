@@ -29,6 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, format_sse_event
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException  # FastAPI's is a subclass
 
 from bot import texts
@@ -40,6 +41,7 @@ from web.api import Problem, citations_out
 from web.conversations import MAX_TURNS_KEPT
 from web.limits import abridged
 from web.security import client_key, retry_after_header
+from web.server import AnswerSlots
 from web.state import Limiter, shared_state_unavailable
 
 log = logging.getLogger("crampbot.api")
@@ -223,6 +225,8 @@ _OPENAI_ERRORS = {
     408: {"model": Problem, "description": "The body did not arrive in time."},
     413: {"model": Problem, "description": "Request body over the size limit."},
     429: {"model": OpenAIError, "description": "Too many questions; see the Retry-After header."},
+    503: {"model": OpenAIError, "description": "Too many questions waiting for an answer "
+          "(web.answer_queue), or shared state (Redis) unavailable; see Retry-After."},
 }
 
 
@@ -238,13 +242,13 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-def openai_app(bot, web: WebSettings, limiter: Limiter) -> FastAPI:
+def openai_app(bot, web: WebSettings, limiter: Limiter, slots: AnswerSlots) -> FastAPI:
     """The app to mount at OPENAI_PREFIX, answering with `bot` (its settings.preset is the one
-    model) under the ask rate limit `limiter`."""
+    model) under the ask rate limit `limiter`, in the API's answer `slots`."""
     api = FastAPI(title=f"{web.clinic_name} assistant, OpenAI-compatible API", version="1",
                   description=OPENAI_DESCRIPTION, openapi_url="/openapi.json", docs_url=None,
                   redoc_url=None)
-    api.include_router(openai_router(bot, web, limiter))
+    api.include_router(openai_router(bot, web, limiter, slots))
     for error in (RequestValidationError, OpenAIProblem, HTTPException):
         api.add_exception_handler(error, _refused)
     if web.state == "redis":  # as app.py does for the server's own routes
@@ -254,7 +258,7 @@ def openai_app(bot, web: WebSettings, limiter: Limiter) -> FastAPI:
     return api
 
 
-def openai_router(bot, web: WebSettings, limiter: Limiter) -> APIRouter:
+def openai_router(bot, web: WebSettings, limiter: Limiter, slots: AnswerSlots) -> APIRouter:
     """The routes of openai_app, relative to its mount."""
     preset = bot.settings.preset
     card = ModelCard(id=preset, created=int(time.time()))
@@ -274,7 +278,19 @@ def openai_router(bot, web: WebSettings, limiter: Limiter) -> APIRouter:
     # (Starlette's mount pattern stops at line ends) and get the chat page's 404 instead; chat
     # clients list the models. Any /v1 path not here is a 404 in OpenAI's shape.
 
-    # Plain `def`: run in the thread pool (and a stream's iterator too), like /api/v1/ask.
+    def admitted(body: ChatCompletionRequest, request: Request) -> tuple[str, list]:
+        known(body.model)
+        question, history = question_and_history(body.messages)
+        slots.admit()
+        wait = limiter.retry_after(client_key(request))  # Redis, when shared
+        if wait is not None:
+            raise OpenAIProblem(429, texts.RATE_LIMITED, error_type="rate_limit_error",
+                                code="rate_limit_exceeded", headers=retry_after_header(wait))
+        if web.log_questions:
+            log.info("question: %r", question[:200])
+        return question, history
+
+    # Like /api/v1/ask: the checks and the bot in the thread pool, the bot in an answer slot.
     @router.post("/chat/completions", response_model=None,
                  summary="OpenAI-compatible chat completion: a cited answer and its disclaimer",
                  responses={200: {"description": "A chat.completion, or with stream=true "
@@ -282,19 +298,13 @@ def openai_router(bot, web: WebSettings, limiter: Limiter) -> APIRouter:
                                   "content": {"application/json": {},
                                               "text/event-stream": {"itemSchema": _CHUNK_EVENT}}},
                             **_OPENAI_ERRORS})
-    def chat_completions(body: ChatCompletionRequest, request: Request):
-        known(body.model)
-        question, history = question_and_history(body.messages)
-        wait = limiter.retry_after(client_key(request))
-        if wait is not None:
-            raise OpenAIProblem(429, texts.RATE_LIMITED, error_type="rate_limit_error",
-                                code="rate_limit_exceeded", headers=retry_after_header(wait))
-        if web.log_questions:
-            log.info("question: %r", question[:200])
+    async def chat_completions(body: ChatCompletionRequest, request: Request):
+        question, history = await run_in_threadpool(admitted, body, request)
         if body.stream:
-            return EventSourceResponse(completion_chunks(bot.stream(question, history), preset),
+            chunks = completion_chunks(bot.stream(question, history), preset)
+            return EventSourceResponse(slots.iterate(chunks),
                                        headers={"Cache-Control": "no-cache",
                                                 "X-Accel-Buffering": "no"})
-        return JSONResponse(completion(bot.ask(question, history), preset))
+        return JSONResponse(completion(await slots.run(bot.ask, question, history), preset))
 
     return router

@@ -1,11 +1,18 @@
 """How the server meets slow, idle and flooding clients: uvicorn's own limits, a deadline for
-request headers and one for request bodies, and a log that does not grow with a flood.
+request headers and one for request bodies, a bounded queue for answers, and a log that does
+not grow with a flood.
 
 `uvicorn_options(web)` gives the keyword arguments app.py passes to uvicorn.run: the keep-alive
 timeout, uvicorn's concurrency limit (503 beyond it), the header-size limit of its h11 parser,
 and `HeaderDeadlineH11`, uvicorn's h11 protocol with one more timer: uvicorn closes idle
 keep-alive connections, but waits forever for the first bytes of a new connection and for
 headers that trickle in, so 20,000 silent sockets held 20,000 file descriptors.
+
+`AnswerSlots` bounds the API's answers: a few at once (anyio's CapacityLimiter, first come
+first served), a few more waiting, and 503 with Retry-After at once beyond that. Without it
+every question ran in FastAPI's 40-thread pool at the same time, each slowed by all the others,
+and a burst left every visitor waiting past any client's timeout. The chat page and the widget
+queue in Gradio's own queue (default_concurrency_limit, max_size: web/chat.py).
 """
 from __future__ import annotations
 
@@ -13,8 +20,12 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import TypeVar
 
 import anyio
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -23,6 +34,8 @@ from web import messages
 from web.security import json_reply, reply_on
 
 _LOG_WINDOW_S = 60.0
+BUSY_RETRY_S = 10  # the Retry-After of a question turned away because the queue is full
+Item = TypeVar("Item")
 
 
 def uvicorn_options(web: WebSettings) -> dict:
@@ -125,6 +138,41 @@ class HeaderSizeLimit:
             await json_reply(send, 431, messages.HEADERS_TOO_LARGE)
             return
         await self.app(scope, receive, send)
+
+
+class AnswerSlots:
+    """At most `concurrency` answers made at once and `queue` questions waiting for one.
+
+    `admit()` is called before a request is accepted (a route's dependency, so a stream's
+    refusal comes before its response starts): 503 when the queue is full. `run` and `iterate`
+    then hold a slot while the bot works in the thread pool, waiting their turn in order.
+    """
+
+    def __init__(self, concurrency: int, queue: int) -> None:
+        self.queue = queue
+        # Made outside the event loop; anyio binds it to the running one when first used.
+        self.limiter = anyio.CapacityLimiter(concurrency)
+
+    @property
+    def waiting(self) -> int:
+        return self.limiter.statistics().tasks_waiting
+
+    def admit(self) -> None:
+        """Raise 503 (with Retry-After) when no slot is free and the queue is full."""
+        if self.limiter.available_tokens == 0 and self.waiting >= self.queue:
+            raise HTTPException(503, messages.BUSY, headers={"Retry-After": str(BUSY_RETRY_S)})
+
+    async def run(self, function: Callable[..., Item], *args) -> Item:
+        """`function(*args)` in the thread pool once a slot is free."""
+        async with self.limiter:
+            return await run_in_threadpool(function, *args)
+
+    async def iterate(self, items: Iterable[Item]) -> AsyncIterator[Item]:
+        """A blocking iterator (the bot's stream) stepped in the thread pool, holding one
+        slot from its first item to its end (or the client's leaving)."""
+        async with self.limiter:
+            async for item in iterate_in_threadpool(iter(items)):
+                yield item
 
 
 class RepeatedRecords(logging.Filter):

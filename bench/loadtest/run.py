@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load_average()
     with AppProcess(preset, {"generation": generation}) as app, \
             tempfile.TemporaryDirectory(prefix="crampbot-locust-") as scratch:
-        app.wait_until(model_ready=True, timeout_s=600)
+        app.wait_until(model_ready=True, timeout_s=600, warmed=True)
         rss_before = rss_mb(app.process.pid)
         prefix = Path(scratch) / "locust"
         locust_exit = run_locust(app.base_url, args.users, args.seconds, prefix)
