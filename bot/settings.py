@@ -315,6 +315,17 @@ class WebSettings(BaseModel):
         description="Open connections and running requests beyond this get 503 (uvicorn's "
         "limit_concurrency).",
     )
+    answer_concurrency: int = Field(
+        2, ge=1, le=16,
+        description="Answers the API (/api/v1/ask, /ask/stream, /v1/chat/completions) makes at "
+        "once; the chat page and the widget answer one at a time each in Gradio's queue.",
+    )
+    answer_queue: int = Field(
+        16, ge=0, le=32,
+        description="API questions that may wait for one of those; beyond this a question gets "
+        "503 with Retry-After at once, instead of an answer that would come after the visitor "
+        "gave up (waiting ones hold no thread).",
+    )
     max_header_bytes: int = Field(
         16_384, ge=1024, description="Request line and headers larger than this get 400."
     )
@@ -345,17 +356,6 @@ class WebSettings(BaseModel):
             raise ValueError(f"'{lang}' has no catalog; write 'auto' or one of: "
                              f"{', '.join(texts.LANGUAGES)}")
         return lang
-    answer_concurrency: int = Field(
-        2, ge=1, le=16,
-        description="Answers the API (/api/v1/ask, /ask/stream, /v1/chat/completions) makes at "
-        "once; the chat page and the widget answer one at a time each in Gradio's queue.",
-    )
-    answer_queue: int = Field(
-        16, ge=0, le=32,
-        description="API questions that may wait for one of those; beyond this a question gets "
-        "503 with Retry-After at once, instead of an answer that would come after the visitor "
-        "gave up (waiting ones hold no thread).",
-    )
 
     @field_validator("allowed_origins")
     @classmethod

@@ -185,21 +185,21 @@ def api_router(bot: CrampBot, web: WebSettings, *, limiter: Limiter | None = Non
     from web.openai_compat import OPENAI_PREFIX, openai_app  # it reuses this module's models
 
     state = state or make_state(web)
+    slots = slots or AnswerSlots(web.answer_concurrency, web.answer_queue)
+    ready_check = ready_check or (lambda: bool(bot.model_ready))
     limiter = limiter or state.ask_limiter
     feedback_limiter, conversations, answers = (state.vote_limiter, state.conversations,
                                                 state.answers)
     router = APIRouter(tags=["assistant"])
-    slots = slots or AnswerSlots(web.answer_concurrency, web.answer_queue)
-    ready_check = ready_check or (lambda: bool(bot.model_ready))
 
     # A dependency, so that a stream's refusals are made before its response starts. A full
     # queue is told first: a question turned away for it does not count against the visitor.
     def admitted(body: AskRequest, request: Request) -> Admitted:
+        slots.admit()
         wait = limiter.retry_after(client_key(request))
         if wait is not None:
             raise HTTPException(429, texts.RATE_LIMITED, headers=retry_after_header(wait))
         conversation_id, history = _conversation(conversations, body)
-        slots.admit()
         if web.log_questions:
             log.info("question: %r", body.question[:200])
         return Admitted(body.question, conversation_id, history, body.lang)
