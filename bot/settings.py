@@ -299,6 +299,12 @@ class WebSettings(BaseModel):
         description="All earlier turns together: the oldest are dropped beyond this many "
         "characters, so the prompt stays within the model's budget.",
     )
+    history_tokens: int = Field(
+        1000, ge=50,
+        description="All earlier turns together, counted by the model's own tokenizer: the "
+        "oldest are dropped, and the last one cut, beyond this many tokens before the prompt is "
+        "made (characters are not tokens: Russian text takes about twice as many).",
+    )
     keep_alive_timeout_s: float = Field(
         5, gt=0, description="An idle keep-alive connection is closed after this long."
     )

@@ -17,7 +17,7 @@ from bot.generation.fake import FakeGenerator
 from bot.pipeline import CrampBot
 from bot.settings import WebSettings
 from web.feedback import FeedbackStore, read_feedback, summarize
-from web.limits import STORED_REFUSED_CHARS, BoundedBot, bound_history
+from web.limits import STORED_REFUSED_CHARS, BoundedBot, bound_history, budget_history
 
 from served import RecordingBot  # noqa: E402  (tests/served.py)
 
@@ -85,6 +85,46 @@ def test_stored_conversations_and_the_chat_are_bounded_too(fake_settings):
     assert seen[-1] == [("q" * 97 + "...", "a" * 97 + "...")]
     assert bound_history([("short", "answer")] * 3, 100, 250) == [("short", "answer")] * 3
     assert bound_history([], 100, 250) == []
+
+
+def test_history_reaches_the_model_within_its_token_budget(served):
+    # Within every character bound (1,400 + 1,400 characters) but 1,400 tokens as the model
+    # counts them (the scripted model: one a word), over web.history_tokens (1,000).
+    client, bot, _ = served
+    budget = WebSettings().history_tokens
+    count = bot.generator.count_tokens
+    older = {"question": "Do cramps run in families?", "answer": "Sometimes they do [1]."}
+    last = {"question": "a " * 700, "answer": "b " * 700}
+    assert count(last["question"] + last["answer"]) > budget
+
+    reply = client.post("/api/v1/ask", json={"question": NIGHT, "history": [older, last]})
+
+    assert reply.status_code == 200
+    _, history = bot.asked[-1]
+    assert len(history) == 1, "the older turn is dropped, the last one kept and cut"
+    question, answer = history[0]
+    assert question.startswith("a a a") and answer.startswith("b b b")
+    assert count(question) + count(answer) <= budget
+
+
+def test_the_token_budget_holds_before_the_model_is_loaded_and_drops_old_turns_first():
+    seen = []
+
+    class Loading:  # no tokenizer yet: the estimate of two characters a token is used
+        model_ready = False
+
+        def stream(self, question, history=(), lang=None):
+            seen.append(list(history))
+            yield Done(Answer(question=question, text="ok"))
+
+    web = WebSettings(history_tokens=100)
+    list(BoundedBot(Loading(), web).stream(NIGHT, [("q" * 150, "a" * 150)] * 2))
+    assert len(seen[-1]) == 1 and sum(map(len, seen[-1][0])) <= 200
+    assert budget_history([("one", "1"), ("two", "2"), ("three", "3")], len, 10) == [
+        ("two", "2"), ("three", "3")]
+    [(question, answer)] = budget_history([("q" * 30, "a" * 30)], len, 20)
+    assert question.startswith("qq") and answer.startswith("aa")
+    assert len(question) <= 10 and len(question) + len(answer) <= 20
 
 
 def test_history_fields_past_their_limit_get_a_short_422(served):

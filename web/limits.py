@@ -2,8 +2,9 @@
 that cannot be written, error replies that would echo the input, and routes the chat never uses.
 
 - `BoundedBot`: the bot as the web serves it. Earlier turns are cut per turn and in total
-  (settings.web.history_turn_chars, history_chars) before they reach the model, on every
-  surface (API history, API conversations, the chat); a refused question is kept abridged.
+  (settings.web.history_turn_chars, history_chars), then to a token budget counted by the
+  model's tokenizer (history_tokens), before they reach the model, on every surface (API
+  history, API conversations, the chat); a refused question is kept abridged.
 - `EncodableJson`: every string of a JSON request body (keys too) with lone surrogates replaced
   (bot.safety.input_guard.encodable), before any route, FastAPI's or Gradio's, reads it.
 - `validation_problem`: FastAPI's 422, without the input it would otherwise echo back.
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from fastapi import Request
@@ -29,11 +32,16 @@ from bot.safety.input_guard import encodable
 from bot.settings import WebSettings
 
 History = Sequence[tuple[str, str]]
+TokenCounter = Callable[[str], int]
+log = logging.getLogger("crampbot.limits")
 
 STORED_REFUSED_CHARS = 200  # a refused question is kept this long (the reply says why)
 _ELLIPSIS = "..."
 _MAX_REPORTED_ERRORS = 5
 _MAX_ERROR_TEXT = 200
+# Until the model's tokenizer is loaded, a token is taken to be two characters: fewer than any
+# tokenizer of ours gives for English or Russian, so the estimate trims more, never less.
+_CHARS_PER_TOKEN_AT_MOST = 2
 
 
 def abridged(text: str, limit: int) -> str:
@@ -63,6 +71,42 @@ def bound_history(history: History, turn_chars: int, total_chars: int) -> list[t
     return kept[::-1]
 
 
+def budget_history(history: History, count_tokens: TokenCounter, max_tokens: int
+                   ) -> list[tuple[str, str]]:
+    """The latest turns whose tokens (`count_tokens` of each question and answer) add up to
+    at most `max_tokens`, the oldest dropped; the last turn always stays, cut to fit: its
+    question to half the budget at most, its answer to the rest."""
+    kept: list[tuple[str, str]] = []
+    used = 0
+    for question, answer in reversed(history):
+        size = count_tokens(question) + count_tokens(answer)
+        if used + size <= max_tokens:
+            kept.append((question, answer))
+            used += size
+            continue
+        if not kept:
+            question = cut_to_tokens(question, count_tokens, max_tokens // 2)
+            kept.append((question, cut_to_tokens(answer, count_tokens,
+                                                 max_tokens - count_tokens(question))))
+        break
+    return kept[::-1]
+
+
+def cut_to_tokens(text: str, count_tokens: TokenCounter, max_tokens: int) -> str:
+    """`text` abridged until `count_tokens` of it is at most `max_tokens`."""
+    for _ in range(8):
+        tokens = count_tokens(text)
+        if tokens <= max_tokens:
+            return text
+        # In proportion, a little under, so that one or two rounds are enough.
+        text = abridged(text, int(len(text) * max_tokens / tokens * 0.9))
+    return ""
+
+
+def estimated_tokens(text: str) -> int:
+    return math.ceil(len(text) / _CHARS_PER_TOKEN_AT_MOST)
+
+
 def compact(answer: Answer) -> Answer:
     """The answer as stored for feedback and conversations: a refused question abridged (a
     5,000-answer store of whole 60 KB refusals would hold 300 MB)."""
@@ -79,9 +123,30 @@ class BoundedBot:
         self.bot = bot
         self.turn_chars = web.history_turn_chars
         self.total_chars = web.history_chars
+        self.total_tokens = web.history_tokens
 
     def _bounded(self, history: History) -> list[tuple[str, str]]:
-        return bound_history(history, self.turn_chars, self.total_chars)
+        # Characters first: cheap, and they bound what the tokenizer is given.
+        turns = bound_history(history, self.turn_chars, self.total_chars)
+        return budget_history(turns, self._token_counter(), self.total_tokens) if turns else turns
+
+    def _token_counter(self) -> TokenCounter:
+        """The model's own count once it is loaded (asking for it earlier would load it here);
+        until then, or if the tokenizer fails, the estimate."""
+        if not getattr(self.bot, "model_ready", False):
+            return estimated_tokens
+        count = getattr(getattr(self.bot, "generator", None), "count_tokens", None)
+        if count is None:
+            return estimated_tokens
+
+        def counted(text: str) -> int:
+            try:
+                return count(text)
+            except Exception:  # a tokenizer error must not cost the visitor the answer
+                log.warning("history counted by estimate: the tokenizer failed", exc_info=True)
+                return estimated_tokens(text)
+
+        return counted
 
     def ask(self, question: str, history: History = (), lang: str | None = None) -> Answer:
         return compact(self.bot.ask(question, self._bounded(history), lang))
