@@ -114,7 +114,7 @@ def build_server(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | No
     state = make_state(web)
     limiter = limiter or state.ask_limiter
     feedback = feedback or FeedbackStore(feedback_path(settings), max_bytes=web.feedback_max_bytes,
-                                         backups=web.feedback_backups)
+                                         backups=web.feedback_backups, votes=state.votes)
     metrics = metrics or Metrics()
     slots = AnswerSlots(web.answer_concurrency, web.answer_queue)
     metrics.watch_queue(slots)

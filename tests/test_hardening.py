@@ -199,6 +199,19 @@ def test_one_vote_per_answer_the_latest_wins_and_the_question_is_stored_once(tmp
     assert len(path.read_text(encoding="utf-8").splitlines()) <= 12
 
 
+def test_votes_through_the_api_keep_one_line_with_the_question_per_answer(served):
+    # web.state = "memory": the process remembers each answer's latest vote (VoteMemory).
+    client, _, path = served
+    answer_id = client.post("/api/v1/ask", json={"question": NIGHT}).json()["answer_id"]
+    for rating in ["up", "up", "down", "down", "up", "up"]:
+        assert client.post("/api/v1/feedback", json={"answer_id": answer_id,
+                                                     "rating": rating}).status_code == 200
+    lines = [record for record in read_feedback(path).records
+             if record["answer_id"] == answer_id]
+    assert [record["rating"] for record in lines] == ["up", "down", "up"]
+    assert [("question" in record) for record in lines] == [True, False, False]
+
+
 def test_feedback_is_rate_limited_per_client(fake_settings, shared_retriever, tmp_path):
     server, _ = make_server(fake_settings, shared_retriever, tmp_path / "fb.jsonl",
                             feedback_per_minute=3)

@@ -1,7 +1,7 @@
 """Two app replicas (app.py processes) with web.state = "redis" share one rate limit, one set
-of conversations and the recent answers, through a real redis-server that this module starts
-on 127.0.0.1 (Debian's package; scripts/run.sh installs it for the tests). Both stop at the
-end of the module."""
+of conversations, the recent answers and the votes on them (one feedback log with one vote per
+answer), through a real redis-server that this module starts on 127.0.0.1 (Debian's package;
+scripts/run.sh installs it for the tests). Both stop at the end of the module."""
 from __future__ import annotations
 
 import json
@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from bench.app_process import AppProcess, free_port
+from web.feedback import latest_votes, read_feedback
 
 REDIS_SERVER = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None,
@@ -47,9 +48,14 @@ def redis_url():
 
 
 @pytest.fixture(scope="module")
-def replicas(redis_url):
+def feedback_log(tmp_path_factory):
+    return tmp_path_factory.mktemp("shared") / "feedback.jsonl"
+
+
+@pytest.fixture(scope="module")
+def replicas(redis_url, feedback_log):
     config = {"generation": {"backend": "fake"},
-              "web": {"state": "redis", "redis_url": redis_url,
+              "web": {"state": "redis", "redis_url": redis_url, "feedback_file": str(feedback_log),
                       "rate_limit_per_minute": PER_MINUTE, "feedback_per_minute": 100}}
     first, second = AppProcess("default", config), AppProcess("default", config)
     try:
@@ -98,3 +104,21 @@ def test_a_vote_on_the_other_replica_finds_the_answer(replicas):
         vote = client.post(f"{second}/api/v1/feedback",
                            json={"answer_id": answer["answer_id"], "rating": "up"})
     assert vote.status_code == 200 and vote.json() == {"recorded": True}
+
+
+def test_votes_spread_over_both_replicas_store_the_question_once_and_the_latest_wins(
+        replicas, feedback_log):
+    first, second = replicas
+    with visitor("127.0.0.6") as client:
+        answer_id = client.post(f"{first}/api/v1/ask", json={"question": NIGHT}).json()["answer_id"]
+        for url, rating in [(first, "up"), (second, "up"), (second, "down"), (first, "down"),
+                            (first, "up")]:
+            vote = client.post(f"{url}/api/v1/feedback",
+                               json={"answer_id": answer_id, "rating": rating})
+            assert vote.status_code == 200, vote.text
+    lines = [record for record in read_feedback(feedback_log).records
+             if record["answer_id"] == answer_id]
+    assert [record["rating"] for record in lines] == ["up", "down", "up"]  # repeats add nothing
+    assert [("question" in record) for record in lines] == [True, False, False]
+    [latest] = latest_votes(lines)
+    assert latest["rating"] == "up" and latest["question"] == NIGHT

@@ -6,6 +6,11 @@ The first vote on an answer stores all of that; a changed or withdrawn vote appe
 line with only the answer id and the new rating, and a repeat of the same vote appends nothing.
 The summary counts the latest vote per answer. When the log would pass its size cap it is
 rotated (feedback.jsonl -> feedback.jsonl.1 -> ...), keeping a few old files.
+
+Which vote is an answer's first, a change or a repeat is remembered in `Votes`: this process's
+memory (`VoteMemory`, settings.web.state = "memory"), or Redis (web/state.py, "redis"), so
+that replicas sharing one log store the question once and let the latest vote win however a
+visitor's votes are spread over them.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from filelock import FileLock
 
@@ -25,13 +30,14 @@ from bot.settings import Settings
 
 Rating = Literal["up", "down", "none"]
 Surface = Literal["widget", "chat", "api"]
+VoteKind = Literal["first", "changed", "same"]
 
 _MOST_DISLIKED = 5
 _QUOTE_CHARS = 90
 _STORED_QUESTION_CHARS = 6000  # the input guard's default limit; refusals are cut earlier
 _STORED_ANSWER_CHARS = 8000
 _VOTES_REMEMBERED = 20_000  # answers whose latest vote this process remembers (deduplication)
-_CHANGES_PER_ANSWER = 10  # after this many changes of mind, further votes on it are ignored
+CHANGES_PER_ANSWER = 10  # after this many changes of mind, further votes on it are ignored
 
 
 def feedback_path(settings: Settings) -> Path:
@@ -83,36 +89,58 @@ def vote_change(rating: Rating, surface: Surface, answer_id: str,
             "rating": rating, "surface": surface}
 
 
+class Votes(Protocol):
+    def cast(self, answer_id: str, rating: Rating) -> VoteKind:
+        """Remember `rating` as the answer's latest vote and say what it is: its `first`
+        vote, a `changed` one, or the `same` as before (or one change too many), not stored."""
+
+
+class VoteMemory:
+    """Votes remembered by this process: the latest rating and the number of changes of the
+    most recent answers voted on."""
+
+    def __init__(self, max_answers: int = _VOTES_REMEMBERED) -> None:
+        self.max_answers = max_answers
+        self._votes: OrderedDict[str, tuple[Rating, int]] = OrderedDict()  # id -> (rating, changes)
+        self._lock = threading.Lock()
+
+    def cast(self, answer_id: str, rating: Rating) -> VoteKind:
+        with self._lock:
+            previous = self._votes.pop(answer_id, None)
+            if previous is not None and (previous[0] == rating
+                                         or previous[1] >= CHANGES_PER_ANSWER):
+                self._votes[answer_id] = previous
+                return "same"
+            self._votes[answer_id] = (rating, 0 if previous is None else previous[1] + 1)
+            while len(self._votes) > self.max_answers:
+                self._votes.popitem(last=False)
+            return "first" if previous is None else "changed"
+
+
 class FeedbackStore:
     """Appends votes to one JSON Lines file, safely from many threads and processes; one
-    vote per answer (the latest counts), the file rotated past `max_bytes`."""
+    vote per answer (the latest counts, as remembered by `votes`), the file rotated past
+    `max_bytes`."""
 
-    def __init__(self, path: Path, max_bytes: int = 5_000_000, backups: int = 3) -> None:
+    def __init__(self, path: Path, max_bytes: int = 5_000_000, backups: int = 3,
+                 votes: Votes | None = None) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.backups = backups
+        self.votes = votes or VoteMemory()
         self._thread_lock = threading.Lock()
         # FileLock serializes writers in other processes (several server workers); the
         # thread lock keeps this process's threads from queueing on the file lock's polling.
         self._file_lock = FileLock(str(self.path) + ".lock")
-        self._votes: OrderedDict[str, tuple[Rating, int]] = OrderedDict()  # id -> (rating, changes)
-        self._votes_lock = threading.Lock()
 
     def record(self, answer: Answer | dict, rating: Rating, surface: Surface, answer_id: str
                ) -> dict | None:
         """Store a vote; None when it changes nothing (the same rating again, or an answer
         whose vote changed too often already)."""
-        with self._votes_lock:
-            previous = self._votes.pop(answer_id, None)
-            if previous is not None and (previous[0] == rating
-                                         or previous[1] >= _CHANGES_PER_ANSWER):
-                self._votes[answer_id] = previous
-                return None
-            changes = 0 if previous is None else previous[1] + 1
-            self._votes[answer_id] = (rating, changes)
-            while len(self._votes) > _VOTES_REMEMBERED:
-                self._votes.popitem(last=False)
-        record = (feedback_record(answer, rating, surface, answer_id) if previous is None
+        kind = self.votes.cast(answer_id, rating)
+        if kind == "same":
+            return None
+        record = (feedback_record(answer, rating, surface, answer_id) if kind == "first"
                   else vote_change(rating, surface, answer_id))
         self.append(record)
         return record

@@ -1,11 +1,13 @@
 """Where the server keeps what outlives one request: the rate limits, API conversations and the
 recent answers that can still get a vote. settings.web.state chooses:
 
-- "memory" (default): in this process (web/security.py, web/conversations.py). Each replica
-  then counts its own share of a limit and knows only its own conversations.
+- "memory" (default): in this process (web/security.py, web/conversations.py,
+  web/feedback.py). Each replica then counts its own share of a limit and knows only its own
+  conversations.
 - "redis": in Redis (redis-py, settings.web.redis_url), so replicas behind one load balancer
-  enforce one limit per visitor and continue each other's conversations. Keys expire by
-  themselves (the conversation time-to-live), so Redis holds no more than the memory store.
+  enforce one limit per visitor, continue each other's conversations and keep one vote per
+  answer in a feedback log they share. Keys expire by themselves (the conversation
+  time-to-live), so Redis holds no more than the memory store.
 
 If Redis cannot be reached, a question is still answered (the rate limit lets it through and
 says so in the log) but conversations and votes get 503 until it is back.
@@ -22,6 +24,7 @@ from typing import Any, Protocol
 
 from bot.settings import WebSettings
 from web.conversations import MAX_TURNS_KEPT, ConversationStore, ExpiringStore, Turns
+from web.feedback import CHANGES_PER_ANSWER, VoteKind, VoteMemory, Votes
 from web.security import RateLimiter
 
 log = logging.getLogger("crampbot.state")
@@ -53,6 +56,7 @@ class ServerState:
     vote_limiter: Limiter
     conversations: Conversations
     answers: Answers
+    votes: Votes
 
 
 def make_state(web: WebSettings) -> ServerState:
@@ -67,10 +71,12 @@ def make_state(web: WebSettings) -> ServerState:
             RedisRateLimiter(client, f"{prefix}rate:vote:", web.feedback_per_minute),
             RedisConversations(client, f"{prefix}conversation:", ttl_s),
             RedisAnswers(client, f"{prefix}answer:", ttl_s),
+            RedisVotes(client, f"{prefix}vote:", ttl_s),
         )
     return ServerState(
         RateLimiter(web.rate_limit_per_minute), RateLimiter(web.feedback_per_minute),
         ConversationStore(web.max_conversations, ttl_s), ExpiringStore(RECENT_ANSWERS, ttl_s),
+        VoteMemory(),
     )
 
 
@@ -150,6 +156,35 @@ class RedisAnswers:
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         self.client.set(self.prefix + key, json.dumps(value), ex=self.ttl_s)
+
+
+# An answer's latest rating and its number of changes, decided and updated in one step.
+_CAST_VOTE = """
+local rating, changes = unpack(redis.call('HMGET', KEYS[1], 'rating', 'changes'))
+local kind = 'first'
+if rating then
+  if rating == ARGV[1] or tonumber(changes) >= tonumber(ARGV[2]) then return 'same' end
+  kind = 'changed'
+end
+redis.call('HSET', KEYS[1], 'rating', ARGV[1], 'changes', rating and tonumber(changes) + 1 or 0)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return kind
+"""
+
+
+class RedisVotes:
+    """VoteMemory's contract in Redis, so that replicas writing one feedback log agree on
+    which vote on an answer is its first and which a change; kept as long as the answer."""
+
+    def __init__(self, client, prefix: str, ttl_s: float) -> None:
+        self.prefix = prefix
+        self.ttl_s = math.ceil(ttl_s)
+        self._script = client.register_script(_CAST_VOTE)
+
+    def cast(self, answer_id: str, rating: str) -> VoteKind:
+        kind = self._script(keys=[self.prefix + answer_id],
+                            args=[rating, CHANGES_PER_ANSWER, self.ttl_s])
+        return kind.decode() if isinstance(kind, bytes) else kind
 
 
 async def shared_state_unavailable(request, error) -> "JSONResponse":
