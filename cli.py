@@ -1,5 +1,5 @@
 """`crampbot` command line: serve, ingest, ask, eval, eval-compare, calibrate, feedback-summary,
-gaps, sources (add, list, show, remove a clinic's own files)."""
+gaps, sources (add, list, show, remove a clinic's own files), translate-sources."""
 from __future__ import annotations
 
 import argparse
@@ -213,6 +213,52 @@ def cmd_sources_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_translate_sources(args: argparse.Namespace) -> int:
+    from bot import texts
+    from bot.errors import ConfigError
+    from bot.generation.factory import make_generator
+    from bot.retrieval import PassageRetriever
+    from bot.translation import answer_sentences, fill_memory, memory_for, seed_shipped
+    from bot.translation_check import rendering_problems
+    from corpus.sources import discover_sources
+
+    settings = _settings(args)
+    lang = texts.language(args.lang)
+    if lang == texts.LANGUAGES[0] or lang != args.lang:
+        raise ConfigError(f"'{args.lang}' is not a language with a catalog to render into; use "
+                          f"one of {', '.join(texts.LANGUAGES[1:])}.")
+    memory = memory_for(settings, lang)
+    shipped_files = {path.name for path in discover_sources(settings.corpus.raw_dir)}
+    sentences = answer_sentences(PassageRetriever(settings).load().passages)
+    shipped = [s for s, source in sentences.items() if source in shipped_files]
+    added = [s for s, source in sentences.items() if source not in shipped_files]
+    chosen = shipped if args.shipped else added
+    if args.check:
+        renderings = memory.renderings()
+        problems = [(s, ["no rendering"] if s not in renderings or not renderings[s].text
+                     else rendering_problems(s, renderings[s].text, lang)) for s in chosen]
+        problems = [(s, p) for s, p in problems if p]
+        for english, found in problems:
+            print(f"{'; '.join(found)}\t{english}")
+        print(f"{len(chosen) - len(problems)} of {len(chosen)} sentences have a rendering in "
+              f"{lang} that passes its checks.")
+        return 1 if problems else 0
+    generator = make_generator(settings.generation, settings.models_dir)
+    getattr(generator, "load", lambda: None)()
+
+    def progress(english: str, text: str, found: list[str]) -> None:
+        print(f"{'ok' if not found else '; '.join(found)}\t{english}\t{text}", flush=True)
+
+    if args.shipped:
+        dropped = seed_shipped(memory, shipped, generator, progress)
+        print(f"Wrote {memory.shipped_path} ({len(shipped)} sentences; {len(dropped)} lines of "
+              "sentences no answer shows any more dropped). Read every line marked 'model'.")
+    else:
+        passed = fill_memory(memory, chosen, generator, progress)
+        print(f"Rendered {passed} sentences of the added sources into {memory.cache_path}.")
+    return 0
+
+
 def _refresh_index(settings):
     """Bring the index in line with the sources after one was added, replaced or removed."""
     from corpus.ingest import chunker_settings, corpus_fingerprint, load_passages
@@ -320,6 +366,15 @@ def build_parser() -> argparse.ArgumentParser:
     gaps.add_argument("--json", action="store_true", help="print the groups as JSON")
     gaps.set_defaults(func=cmd_gaps)
     _add_sources_parser(sub, common)
+    tr = sub.add_parser("translate-sources", parents=[common],
+                        help="render the sources' sentences in another language (translation memory)")
+    tr.add_argument("--lang", default="ru", help="the language to render into (default: ru)")
+    tr.add_argument("--shipped", action="store_true",
+                    help="the shipped sources, into corpus/translations.<lang>.tsv for review "
+                    "(default: the added sources, into the cache under the data dir)")
+    tr.add_argument("--check", action="store_true",
+                    help="render nothing; list the sentences without a rendering that passes")
+    tr.set_defaults(func=cmd_translate_sources)
     return parser
 
 

@@ -193,7 +193,31 @@ class AnswerSettings(BaseModel):
         "that `crampbot gaps` groups, relative to data_dir unless absolute; empty turns it off.",
     )
 
-    @field_validator("gaps_log", mode="before")
+    lead_translation: Literal["none", "model"] = Field(
+        "none",
+        description="composed mode, a reply in another language than English: 'none' gives no "
+        "model lead (the answer is the rendered source sentences, and the model does not run); "
+        "'model' lets the model write the English lead, checks it, then renders it at request "
+        "time and checks the rendering (an English lead stays when its rendering fails).",
+    )
+    max_untranslated: float = Field(
+        0.34, ge=0, le=1,
+        description="A reply in another language keeps an English sentence whose rendering is "
+        "missing or fails its checks; above this share of such sentences the whole reply is "
+        "the English answer with a one-line note in the reply's language.",
+    )
+    translation_cache: Path | None = Field(
+        Path("translations"),
+        description="Folder of the model's renderings of added sources' sentences (<lang>.jsonl), "
+        "relative to data_dir unless absolute; the shipped sources' reviewed renderings are "
+        "corpus/translations.<lang>.tsv. Empty: no cache, no background rendering.",
+    )
+    translate_in_background: bool = Field(
+        True, description="Render sentences an answer lacked in a background thread while no "
+        "visitor waits for the model; the visitor who lacked them gets them in English.",
+    )
+
+    @field_validator("gaps_log", "translation_cache", mode="before")
     @classmethod
     def _empty_is_off(cls, value: Any) -> Any:
         return None if value is None or (isinstance(value, str) and not value.strip()) else value

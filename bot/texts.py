@@ -169,3 +169,16 @@ LEAD_EXAMPLE_ANSWER = (
     "Yes, standing work can cause night cramps, because it keeps the leg muscles in static "
     "tension [1][2]."
 )
+
+# Russian (or another catalog's) answers (bot/translation.py): the local model renders each
+# source sentence once, into the translation memory, never per request; the rendering is then
+# checked (bot/translation_check.py: numbers, codes, named things, negation) and a shipped
+# sentence's rendering is reviewed by reading. The terms line gives the lexicon's words for the
+# named things the sentence holds (bot/locales/terms.<lang>.tsv), so "calf" is not a young cow.
+TRANSLATE_SENTENCE = (
+    "You translate one sentence of a patient leaflet about leg cramps from English into "
+    "{language} ({code}). Render its meaning plainly, in natural {language}, as one sentence. "
+    "Keep every number, vitamin, food, test, medicine, disease and specialist it names; add "
+    "nothing and leave nothing out. Reply with the translation only."
+)
+TRANSLATE_SENTENCE_INPUT = "Terms: {terms}\n\nSentence: {sentence}"
