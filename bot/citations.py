@@ -51,6 +51,7 @@ _TERMINAL = re.compile(r"[.!?…]+['\"”’)]*")
 _SPACES = re.compile(r"[ \t]*")
 _SENTENCE_END = re.compile(rf"[.!?…:]['\"”’)]*(?:\s*(?:{_MARKER.pattern}))*\s*$", re.IGNORECASE)
 _TRAILING_PUNCT = re.compile(r"\s*([.!?…]+['\"”’)]*|:)?\s*$")
+_CLOSING = "'\"”’)"
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,8 @@ def with_markers(sentence: str, numbers: list[int]) -> str:
     markers = "".join(f"[{n}]" for n in dict.fromkeys(numbers))
     match = _TRAILING_PUNCT.search(sentence)
     body, punct = sentence[: match.start()], match.group(1) or ""
+    if punct and punct[-1] in _CLOSING:  # 'the question "why do calves cramp."' keeps its quote whole
+        return f"{body}{punct} {markers}"
     return f"{body} {markers}{punct}"
 
 

@@ -54,7 +54,7 @@ _LEANS_BACK = re.compile(
     r"^(?:(?:after all|in fact|indeed|however|moreover|besides|at the same time),?\s+)?"
     r"(?:(?:most|more|very|also|usually|often|especially)\s+){0,2}"
     r"(it|its|this|these|that|those|they|their|such|both|and|but|so|then|therefore|thus|"
-    r"as a result|in this case|exactly because|because of this|there is also)\b"
+    r"as a result|in this case|exactly because|because of this|there is also|to do this|for this)\b"
     r"|^\w+(?:\s+\w+)?\s+(?:then|them|those)\b", re.IGNORECASE)  # "A phlebologist then...", "Choose only those"
 # "It is recommended to use herbal teas." names no antecedent: its "it" is the expletive one.
 _EXPLETIVE = re.compile(r"^it is (?:\w+ )?(?:recommended|necessary|important|useful|worth|best|"
@@ -90,8 +90,9 @@ _INTENTS = (
 _RELIEF_NOW = re.compile(r"\b(right now|at the moment|when it happens|while it happens|during a "
                          r"cramp|immediately|right away|quickly|in the moment|mid-cramp)\b"
                          r"|\bright when\b|прямо сейчас|сразу|немедленно|быстро", re.IGNORECASE)
-_RELIEF = re.compile(r"\b(massage\w*|strok\w*|tapping|bath\w*|warm water|compress|relax\w*|"
-                     r"reliev\w*|knead\w*|stretch\w*)\b", re.IGNORECASE)
+# What a hand can do during the cramp; "relieved by a balanced diet" or "relax" is no first aid.
+_RELIEF = re.compile(r"\b(massage\w*|strok\w*|tapping|bath\w*|warm water|compress|knead\w*|"
+                     r"stretch\w*)\b", re.IGNORECASE)
 _PREVENTION = re.compile(r"\b(prevent\w*|recurr\w*|course of|diet|menu)\b", re.IGNORECASE)
 
 
@@ -99,6 +100,11 @@ def _intent_cues(question: str) -> list[re.Pattern[str]]:
     if _RELIEF_NOW.search(question):
         return [_RELIEF]
     return [cue for asks, cue in _INTENTS if asks.search(question)]
+
+
+# "To prevent cramps from recurring..." answers another question than "what do I do right now":
+# it goes below every unit that answers the asked one.
+_OFF_INTENT_PENALTY = 1.0
 
 
 def _off_intent(question: str, unit: str) -> bool:
@@ -227,7 +233,7 @@ def score_units(
         float(cosine) + lexical * lexical_recall(asked, content_words(about)) + prior[number - 1]
         + _SECTION_WEIGHT * float(section_cosines[number - 1]) - _RANK_BONUS * (number - 1)
         + _INTENT_BONUS * any(cue.search(unit) for cue in cues)
-        - _INTENT_BONUS * _off_intent(focus or question, unit)
+        - _OFF_INTENT_PENALTY * _off_intent(focus or question, unit)
         for (number, unit, about), cosine in zip(candidates, cosines)
     ]
     return Scored(candidates, scores, vectors)

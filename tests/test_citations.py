@@ -138,3 +138,13 @@ def test_renumber_in_order_of_first_appearance():
 
 def test_renumber_without_markers_is_identity():
     assert renumber("No citations here.") == ("No citations here.", [])
+
+
+def test_a_marker_goes_after_a_closing_quote_not_inside_it():
+    from bot.citations import with_markers
+    quoted = with_markers('It leads to the question "why the calf muscle cramps."', [2])
+    assert quoted == 'It leads to the question "why the calf muscle cramps." [2]'
+    assert split_sentences(f"{quoted} {with_markers('This is vitamin B6.', [2])}") == [
+        quoted, "This is vitamin B6 [2]."]
+    assert with_markers("Plain sentence.", [1]) == "Plain sentence [1]."
+    assert with_markers("No punctuation", [1]) == "No punctuation [1]"

@@ -137,3 +137,19 @@ def test_an_answer_quotes_at_most_six_sentences_whatever_it_selects(shared_retri
                              max_units=8, margin=5, other_margin=None, floor=-1)
     assert len(chosen) >= 3
     assert sum(len(display_sentences(unit.text)) for unit in chosen) <= 6
+
+
+def test_a_right_now_question_gets_first_aid_not_prevention(embedder):
+    bath = passage("Alternatively, try to relieve pain with the help of baths with warm water. To do "
+                   "this, fill the tub with water up to the knees and put your legs in it.",
+                   section="What to do", pid="t#6", start=2000)
+    prevent = passage("To prevent calf muscle cramps from recurring, you need to eliminate provoking "
+                      "factors. Such symptoms are relieved by a proper balanced diet rich in greens.",
+                      section="What to do", pid="t#7", start=3000)
+    units = [unit for unit, _ in passage_units(bath)]
+    assert units == ["Alternatively, try to relieve pain with the help of baths with warm water. To do "
+                     "this, fill the tub with water up to the knees and put your legs in it."]
+    chosen = select_evidence("What should I do when my calf cramps right now?", [prevent, bath],
+                             embedder, retrieval_scores=[1.0, 1.0])
+    assert chosen[0].number == 2
+    assert not any("prevent" in unit.text or "diet" in unit.text for unit in chosen)
