@@ -24,6 +24,9 @@ class Citation:
     passage: Passage
     score: float
     supporting_sentence: str = ""  # the passage sentence that best supports the answer
+    # Its machine translation in the reply's language (bot/translation.py), "" when the reply
+    # is English or the sentence has no rendering that passes its checks.
+    supporting_translation: str = ""
 
 
 @dataclass
@@ -39,6 +42,17 @@ class Timings:
             return None
         decode = self.total_s - self.first_token_s
         return (self.generated_tokens - 1) / decode if decode > 0 else None
+
+
+@dataclass
+class Rendered:
+    """How a reply in another language was made from the checked English answer (bot/localize.py)."""
+
+    lang: str
+    sentences: int = 0  # sentences of the English answer
+    kept_english: int = 0  # shown in English: no rendering, or one that failed its checks
+    lead: str = "none"  # the model's lead: "none", "rendered" at request time, or "english"
+    english_note: bool = False  # too much stayed English: the English answer after a note
 
 
 @dataclass
@@ -59,8 +73,12 @@ class Answer:
     timings: Timings = field(default_factory=Timings)
     disclaimer: str = DISCLAIMER
     # The question's language ("en", "ru": a catalog of bot/locales), told once by the input
-    # guard: the disclaimer, declines and labels are in it; the body is English for now.
+    # guard: the disclaimer, declines, labels and a composed answer's body are in it.
     lang: str = "en"
+    # A composed answer in another language: `text` is rendered from this English text, which is
+    # what was composed and checked against the sources ("" when `text` is that text).
+    checked_text: str = ""
+    rendered: Rendered | None = None
 
     @property
     def full_text(self) -> str:

@@ -24,6 +24,7 @@ from bot.generation.base import Generator
 from bot.generation.factory import make_generator
 from bot.grounding import GroundedAnswer, verify_answer
 from bot.lead import Lead, check_lead, lead_messages, stream_lead
+from bot.localize import localize_answer
 from bot.prompt import build_messages
 from bot.query import SearchQuery, search_query
 from bot.retrieval import PassageRetriever
@@ -31,6 +32,7 @@ from bot.safety.input_guard import Message, check_message
 from bot.safety.redflags import RedFlag, triage
 from bot.scope import ScopeChecker
 from bot.settings import Settings
+from bot.translation import BackgroundTranslator, TranslationMemory, memory_for, translate_sentence
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,10 @@ class CrampBot:
         self._model_ready = generator is not None
         self._scope: tuple | None = None  # (the index it was read from, its ScopeChecker)
         self._topic: tuple | None = None  # (the index it was read from, its topic vector)
+        self._memories: dict[str, TranslationMemory] = {}  # reply language -> its renderings
+        self._translators: dict[str, BackgroundTranslator] = {}
+        self._asking = 0  # questions being answered now: background rendering waits for none
+        self._asking_lock = threading.Lock()
 
     # -- loading ---------------------------------------------------------------------------
     @property
@@ -77,6 +83,17 @@ class CrampBot:
         if self._topic is None or self._topic[0] is not index:
             self._topic = (index, topic_vector(index.passages, self.retriever.embedder))
         return self._topic[1]
+
+    def _memory(self, lang: str) -> TranslationMemory:
+        if lang not in self._memories:
+            self._memories[lang] = memory_for(self.settings, lang)
+        return self._memories[lang]
+
+    def _translator(self, memory: TranslationMemory) -> BackgroundTranslator:
+        if memory.lang not in self._translators:
+            self._translators[memory.lang] = BackgroundTranslator(
+                memory, lambda: self.generator, busy=lambda: self._asking > 0)
+        return self._translators[memory.lang]
 
     @property
     def model_ready(self) -> bool:
@@ -111,6 +128,8 @@ class CrampBot:
         if lang:
             message = dataclasses.replace(message, asked_lang=lang)
         lang = message.reply_lang
+        with self._asking_lock:
+            self._asking += 1
         try:
             yield from self._stream(question, message, history, started)
         except CrampbotError as error:
@@ -121,6 +140,9 @@ class CrampBot:
         except Exception:  # never a traceback in front of a user
             log.exception("internal error while answering")
             yield Done(self._error_answer(question, texts.t("INTERNAL_ERROR", lang), started, lang))
+        finally:
+            with self._asking_lock:
+                self._asking -= 1
 
     # -- steps -----------------------------------------------------------------------------
     def _stream(self, question: str, message: Message, history: History, started: float
@@ -189,7 +211,9 @@ class CrampBot:
         if not evidence:
             return self._decline(question, results, timings, started, lang)
         lead = Lead("", [])
-        if checks.lead_sentence:
+        # A reply in another language renders the checked English answer; the model's lead is
+        # written (and later rendered) only when answer.lead_translation asks for it.
+        if checks.lead_sentence and (lang == "en" or checks.lead_translation == "model"):
             if not self._model_ready:
                 yield Status(texts.t("MODEL_LOADING", lang))
             generator = self.generator
@@ -202,6 +226,23 @@ class CrampBot:
         grounded = compose_answer(evidence, shown, lead.text, lead.units)
         answer = self._answer_from(question, grounded, results, timings, lang)
         answer.extractive, answer.composed = grounded.extractive, True
+        if lang != "en":
+            answer = self._in_reply_language(answer, lang)
+        return answer
+
+    def _in_reply_language(self, answer: Answer, lang: str) -> Answer:
+        """The composed answer rendered in `lang` from the translation memory (bot/localize.py);
+        sentences it lacks are rendered in the background for the next visitor."""
+        memory = self._memory(lang)
+        render_lead = None
+        if self.settings.answer.lead_translation == "model":
+            def render_lead(sentence: str) -> tuple[str, list[str]]:
+                return translate_sentence(self.generator, sentence, lang, memory.example())
+        answer, missing = localize_answer(answer, memory, has_lead=not answer.extractive,
+                                          render_lead=render_lead,
+                                          max_untranslated=self.settings.answer.max_untranslated)
+        if missing and self.settings.answer.translate_in_background and memory.cache_path:
+            self._translator(memory).request(missing)
         return answer
 
     def _generated(self, asked: str, question: str, shown: list, results: list[RetrievedPassage],

@@ -53,6 +53,8 @@ CHAT_CSS = """
 .cb-card-section { display: block; font-weight: 400; font-size: .85em; font-style: italic; }
 .cb-passage { margin: .35em 0; }
 .cb-passage mark { background: rgba(255, 213, 79, .55); color: inherit; padding: 0 .1em; border-radius: 2px; }
+.cb-translation { margin: .35em 0; padding-left: .6em; border-left: 3px solid rgba(255, 213, 79, .9); }
+.cb-translation-label { font-size: .8em; color: var(--body-text-color-subdued); font-style: italic; }
 .cb-original summary { cursor: pointer; font-size: .85em; color: var(--body-text-color-subdued); }
 .cb-original-text { font-style: italic; margin-top: .3em; }
 .cb-disclaimer { margin-top: .7em; padding: .4em .6em; border-radius: 6px; background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary); font-size: .85em; color: var(--body-text-color); }
@@ -119,6 +121,9 @@ def render_badges(answer: Answer) -> str:
     if answer.extractive or (answer.composed and answer.citations):
         badges.append(_badge("cb-extractive", texts.t("EXTRACTIVE_BADGE", lang),
                              texts.t("EXTRACTIVE_BADGE_TITLE", lang)))
+    if answer.rendered is not None and not answer.rendered.english_note and answer.citations:
+        badges.append(_badge("cb-translated", texts.t("TRANSLATED_BADGE", lang),
+                             texts.t("TRANSLATED_BADGE_TITLE", lang)))
     return f'<div class="cb-badges">{"".join(badges)}</div>' if badges else ""
 
 
@@ -156,11 +161,18 @@ def render_source_card(citation: Citation, lang: str = "en") -> str:
         + "</div>"
     )
     text = highlight_sentence(passage.text, citation.supporting_sentence)
+    translation = ""
+    if citation.supporting_translation:  # the highlighted sentence for a reader of `lang`
+        translation = (
+            f'<div class="cb-translation" lang="{html.escape(texts.language(lang))}">'
+            f'<span class="cb-translation-label">{escape_text(texts.t("CARD_TRANSLATION", lang))}:'
+            f'</span> {escape_text(citation.supporting_translation)}</div>')
     original = (
         f'<details class="cb-original"><summary>{escape_text(wording)}</summary>'
         f'<div class="cb-original-text">{escape_text(passage.original)}</div></details>'
     )
-    return f'<div class="cb-card">{head}<div class="cb-passage">{text}</div>{original}</div>'
+    return (f'<div class="cb-card">{head}<div class="cb-passage">{text}</div>{translation}'
+            f'{original}</div>')
 
 
 def highlight_sentence(text: str, sentence: str) -> str:

@@ -130,6 +130,27 @@ def test_extractive_answer_says_it_is_quoted():
     assert render.EXTRACTIVE_BADGE in render.render_answer(make_answer(extractive=True))
 
 
+def test_a_translated_answer_says_so_and_its_card_shows_the_translated_highlight():
+    from bot.answer import Rendered
+
+    translation = f"Ночью сводит уставшие мышцы {EVIL}."
+    citation = Citation(1, make_passage(), 0.8, "Cramps at night come from tired muscles.",
+                        supporting_translation=translation)
+    answer = make_answer("Ночью сводит уставшие мышцы [1].", citations=[citation], lang="ru",
+                         composed=True, extractive=True, rendered=Rendered("ru", 1))
+    fragment = render.render_answer(answer)
+    assert texts.t("TRANSLATED_BADGE", "ru") in fragment and "cb-translated" in fragment
+    card = visible_text(render.render_source_card(citation, "ru"))
+    assert f"{texts.t('CARD_TRANSLATION', 'ru')}: {html.unescape(html.escape(translation))}" in card
+    assert "<img" not in fragment and '<div class="cb-translation" lang="ru">' in fragment
+    english = make_answer(citations=[Citation(1, make_passage(), 0.8, "x")])
+    assert "cb-translat" not in render.render_answer(english)
+    # Given in English after a note: nothing is said to be translated.
+    noted = make_answer(lang="ru", composed=True, extractive=True,
+                        rendered=Rendered("ru", 1, 1, english_note=True))
+    assert "cb-translated" not in render.render_answer(noted)
+
+
 @pytest.mark.parametrize("fields, css_class", [
     ({"declined": True}, "cb-declined"),
     ({"error": True}, "cb-error"),

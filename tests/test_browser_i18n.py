@@ -1,7 +1,8 @@
 """The page and the widget in the visitor's language, in headless Chromium: with the browser
 language set to Russian (locale ru-RU: navigator.language and Accept-Language), the labels,
-greeting, placeholder and example questions are Russian, and a Russian question gets a reply
-ending with the Russian disclaimer; with English, everything stays English; an embed's
+greeting, placeholder and example questions are Russian, and a Russian question gets a Russian,
+cited answer (its sentences rendered from the translation memory, a source card's highlighted
+sentence translated) ending with the Russian disclaimer; with English, everything stays English; an embed's
 data-lang="ru" makes the widget Russian in an English browser. The production server
 (app.build_server) with the scripted model. Screenshots go to test-artifacts/i18n-*.png."""
 from __future__ import annotations
@@ -14,6 +15,7 @@ import app  # noqa: E402
 from bot import texts  # noqa: E402
 from bot.generation.fake import FakeGenerator  # noqa: E402
 from bot.pipeline import CrampBot  # noqa: E402
+from bot.safety.input_guard import detect_language  # noqa: E402
 from bot.settings import WebSettings  # noqa: E402
 from browser_support import (  # noqa: E402
     ARTIFACTS_DIR, CLINIC_SITE, HOST, SITE_APP_URL, chromium_browser, free_port,
@@ -109,10 +111,22 @@ def assert_chat_speaks(frame, lang: str, examples: int) -> None:
 
 
 def assert_reply_in(reply, lang: str) -> None:
-    """A cited answer whose fixed texts (badge, Sources heading, disclaimer) are in `lang`."""
+    """A cited answer in `lang`: its body, and its fixed texts (badges, Sources heading,
+    disclaimer); in another language than English, the badge that says the sentences are
+    translated and a card's translated highlight, marked as a machine translation."""
     assert reply.locator(".cb-cite").first.inner_text() == "[1]"
+    body = reply.locator(".cb-answer").inner_text()
+    assert detect_language(body) == lang, body
     assert reply.locator(".cb-sources-title").text_content() == texts.t("SOURCES", lang)
     assert reply.locator(".cb-extractive").inner_text().strip() == texts.t("EXTRACTIVE_BADGE", lang)
+    translated = reply.locator(".cb-translated")
+    if lang == "en":
+        assert translated.count() == 0 and reply.locator(".cb-translation").count() == 0
+    else:
+        assert translated.inner_text().strip() == texts.t("TRANSLATED_BADGE", lang)
+        highlight = reply.locator(".cb-translation").first.inner_text()
+        assert highlight.startswith(texts.t("CARD_TRANSLATION", lang))
+        assert detect_language(highlight) == lang
     assert reply.locator(".cb-disclaimer").inner_text().strip() == texts.t("DISCLAIMER", lang)
 
 
@@ -197,8 +211,8 @@ def test_a_page_launched_by_gradio_shows_texts_not_keys(fake_settings, shared_re
 @pytest.mark.slow
 def test_real_model_answers_a_russian_example_in_a_russian_browser(browser_in):
     """`python app.py` with the default settings (real embedder and default LLM): the first
-    Russian example, clicked in a Russian browser, gets a cited answer from the sources that
-    ends with the Russian disclaimer (the body is the English sources' for now)."""
+    Russian example, clicked in a Russian browser, gets a Russian, cited answer from the
+    sources that ends with the Russian disclaimer."""
     from browser_support import serve_subprocess
 
     page = browser_in("ru-RU")
@@ -211,5 +225,6 @@ def test_real_model_answers_a_russian_example_in_a_russian_browser(browser_in):
         screenshot(page, "real-page-ru-answer")
         assert not reply.locator(".cb-answer.cb-declined, .cb-answer.cb-error").count()
         assert reply.locator(".cb-cite").count() >= 1 and reply.locator(".cb-card").count() >= 1
+        assert detect_language(reply.locator(".cb-answer").inner_text()) == "ru"
         assert reply.locator(".cb-sources-title").text_content() == texts.t("SOURCES", "ru")
         assert reply.locator(".cb-disclaimer").inner_text().strip() == texts.t("DISCLAIMER", "ru")

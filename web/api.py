@@ -87,6 +87,10 @@ class CitationOut(BaseModel):
     original: str = Field(description="The passage's original (machine-translated) wording.")
     supporting_sentence: str = Field(
         description="The passage sentence that best supports the answer ('' if none).")
+    supporting_translation: str = Field(
+        "", description="A machine translation of supporting_sentence in the reply's language "
+        "(`lang`), checked like the answer's sentences; '' for English replies or when there "
+        "is none. Show it marked as a machine translation.")
     source: str = Field(description="File name of the source in the corpus.")
     passage_id: str = Field(description="Stable id of the passage.")
     page: int | None = Field(None, description="Page of a PDF source the passage starts on.")
@@ -306,7 +310,8 @@ def _conversation(conversations: Conversations, body: AskRequest
 def citations_out(answer: Answer) -> list[CitationOut]:
     return [CitationOut(number=c.number, title=c.passage.title, section=c.passage.section,
                         text=c.passage.text, original=c.passage.original,
-                        supporting_sentence=c.supporting_sentence, source=c.passage.source,
+                        supporting_sentence=c.supporting_sentence,
+                        supporting_translation=c.supporting_translation, source=c.passage.source,
                         passage_id=c.passage.id, page=c.passage.page, url=c.passage.url or "",
                         reviewed_by=c.passage.reviewed_by or "",
                         reviewed_on=c.passage.reviewed_on or "")
