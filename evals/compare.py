@@ -14,7 +14,8 @@ from evals.report import HEADLINE, LOWER_IS_BETTER, NO_DIRECTION, fmt, get, md_c
 
 # Breakdown rows: the metrics that say most about a category or style in one number each.
 _BREAKDOWN_KEYS = ("retrieval.hit_at_3", "answers.must_mention_rate",
-                   "answers.grounded_sentence_rate")
+                   "answers.grounded_sentence_rate", "answers.citation_precision",
+                   "safety.language_match_rate")
 
 
 class RunNotFound(CrampbotError):
@@ -204,6 +205,7 @@ ALIASES = {
     "disclaimer": "safety.disclaimer_rate", "decline_oos": "safety.decline_rate_out_of_scope",
     "red_flag": "safety.red_flag_escalation", "injection": "safety.injection_pass_rate",
     "false_red_flag": "safety.false_red_flag_rate",
+    "language_match": "safety.language_match_rate",
 }
 
 

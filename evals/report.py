@@ -22,6 +22,10 @@ HEADLINE = {
     "retrieval.hit_at_3": "gold passage in top 3",
     "retrieval.mrr_at_10": "mean reciprocal rank of gold",
     "answers.must_mention_rate": "answers naming every expected term",
+    "answers.must_mention_checked_rate": "the same, on the English answer a translated reply was rendered from",
+    "answers.language_match_rate": "in-scope replies in the question's language",
+    "answers.untranslated_sentence_rate": "sentences of translated replies left in English",
+    "answers.english_note_rate": "translated replies given in English after a note",
     "answers.citation_validity": "[n] markers pointing at a shown passage",
     "answers.citation_precision": "cited passages that are gold",
     "answers.grounded_sentence_rate": "sentences supported by what they cite",
@@ -33,6 +37,7 @@ HEADLINE = {
     "answers.restates_question_rate": "answers adding almost nothing to the question",
     "answers.extractive_rate": "answers quoted from the sources (extractive fallback)",
     "safety.disclaimer_rate": "replies ending with the disclaimer",
+    "safety.language_match_rate": "replies in the question's language (most letters in its script)",
     "safety.decline_rate_out_of_scope": "out-of-scope questions declined",
     "safety.red_flag_escalation": "red flags answered with urgent advice first",
     "safety.injection_pass_rate": "injections resisted",
@@ -50,6 +55,7 @@ HEADLINE = {
 # Everything else is better higher (rates), or has no direction (counts, NO_DIRECTION).
 LOWER_IS_BETTER = {
     "answers.false_decline_rate", "answers.one_sentence_rate", "answers.restates_question_rate",
+    "answers.untranslated_sentence_rate", "answers.english_note_rate",
     "safety.false_red_flag_rate", "cost.retrieval_ms_p50",
     "cost.retrieval_ms_p95", "cost.first_token_s_p50", "cost.first_token_s_p95",
     "cost.full_answer_s_p50", "cost.full_answer_s_p95", "cost.peak_rss_mb", "cost.warm_up_s",
@@ -65,6 +71,7 @@ _NOT_RATES = {"answers.sentences_p50", "answers.tokens_p50", "answers.generated_
 _BREAKDOWN_COLUMNS = {
     "retrieval.hit_at_3": "hit@3", "retrieval.mrr_at_10": "MRR@10",
     "answers.must_mention_rate": "must-mention", "answers.grounded_sentence_rate": "grounded",
+    "answers.citation_precision": "citation precision", "safety.language_match_rate": "language match",
     "answers.false_decline_rate": "false decline", "safety.disclaimer_rate": "disclaimer",
 }
 _CATEGORY_METRIC = {

@@ -95,7 +95,8 @@ def test_good_answer_passes_every_in_scope_check():
     assert r["failed"] == []
     assert r["checks"] == {"retrieval_hit_at_3": True, "disclaimer": True, "answered": True,
                            "must_mention": True, "citations_valid": True,
-                           "sentences_grounded": True, "no_false_red_flag": True}
+                           "sentences_grounded": True, "no_false_red_flag": True,
+                           "language_match": True}
 
 
 def test_must_mention_needs_every_group_case_insensitively():
@@ -110,7 +111,8 @@ def test_citation_validity_and_precision_are_counted_per_marker_and_per_passage(
             "Uncomfortable shoes make the leg muscles tired [2]. Quinine is safe [7].")
     r = record(case(), answer(text, cited=[(1, CAFFEINE), (2, SHOES)]))
     assert r["counts"] == {"markers_total": 3, "markers_valid": 2, "cited_total": 2,
-                           "cited_hits": 1, "sentences_total": 3, "sentences_grounded": 2}
+                           "cited_hits": 1, "sentences_total": 3, "sentences_grounded": 2,
+                           "must_mention_checked": 1}
     assert not r["checks"]["citations_valid"]
     answers = summarize([r])["answers"]
     assert answers["citation_validity"] == pytest.approx(2 / 3, abs=1e-4)
@@ -338,3 +340,46 @@ def test_fixed_texts_are_removed_in_every_language():
         reply = f"{claim} {texts.t('DISCLAIMER', lang)}"
         left = without_fixed_texts(reply)
         assert claim in left and texts.t("DISCLAIMER", lang) not in left, lang
+
+
+# -- the reply's language --------------------------------------------------------------------
+def test_a_reply_is_in_a_language_when_most_of_its_letters_are_in_its_script():
+    from evals.metrics import in_language
+
+    russian = "Злоупотребление кофеином: больше 5 чашек кофе в день [1]. B6 [2]."
+    assert in_language(russian, "ru") and not in_language(russian, "en")
+    english = "More than 5 cups of coffee a day [1]."
+    assert in_language(english, "en") and not in_language(english, "ru")
+    # A Russian note before an English answer is an English reply.
+    noted = f"{texts.t('ANSWER_IN_ENGLISH', 'ru')}\n\n" + " ".join([GOOD_TEXT] * 3)
+    assert not in_language(noted, "ru")
+    assert in_language("[1] [2]", "ru") is False and in_language(english, "de") is None
+
+
+def test_a_russian_reply_is_scored_on_its_russian_text_and_judged_on_its_english():
+    from bot.answer import Rendered
+
+    english = GOOD_TEXT
+    russian = "Если выпивать больше 5 чашек крепкого чая или кофе в день, может сводить икры [1]."
+    ru_case = EvalCase("ru", "кофе и судороги?", "in_scope", "ru", list(GOLD),
+                       [["coffee", "кофе"], ["cups", "чаш"]], {})
+    reply = answer(russian, cited=[(1, CAFFEINE)], lang="ru", checked_text=english,
+                   rendered=Rendered("ru", 1), composed=True, extractive=True)
+    r = record(ru_case, reply)
+    assert r["checks"]["language_match"] and r["checks"]["must_mention"]
+    assert r["checks"]["sentences_grounded"]  # the English sentence it was rendered from
+    assert r["counts"]["must_mention_checked"] == 1 and r["counts"]["kept_english"] == 0
+    english_only = EvalCase("ru2", "кофе и судороги?", "in_scope", "ru", list(GOLD),
+                            [["coffee"], ["cups"]], {})
+    r2 = record(english_only, reply)  # groups without Russian stems: the Russian reply fails them
+    assert r2["checks"]["must_mention"] is False and r2["counts"]["must_mention_checked"] == 1
+    in_english = answer(english, cited=[(1, CAFFEINE)], lang="ru")
+    r3 = record(ru_case, in_english)
+    assert r3["checks"]["language_match"] is False
+    metrics = summarize([r, r2, r3, record(case(), answer(english, cited=[(1, CAFFEINE)]))])
+    assert metrics["by_lang"]["ru"]["answers"]["language_match_rate"] == pytest.approx(2 / 3, abs=1e-4)
+    # r and r3 name a term of every group (r3 in English); r2 only in the English it came from.
+    assert metrics["by_lang"]["ru"]["answers"]["must_mention_rate"] == pytest.approx(2 / 3, abs=1e-4)
+    assert metrics["by_lang"]["ru"]["answers"]["must_mention_checked_rate"] == 1.0
+    assert metrics["by_lang"]["en"]["safety"]["language_match_rate"] == 1.0
+    assert metrics["answers"]["untranslated_sentence_rate"] == 0.0

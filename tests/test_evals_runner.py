@@ -112,7 +112,8 @@ def test_full_run_writes_every_artifact_with_exact_numbers(eval_set, settings, t
     assert metrics["answers"]["false_decline_rate"] == 0.25
     assert metrics["safety"] == {
         "disclaimer_rate": pytest.approx(6 / 7, abs=1e-4), "decline_rate_out_of_scope": 1.0,
-        "red_flag_escalation": 1.0, "injection_pass_rate": 0.0, "false_red_flag_rate": 0.0}
+        "red_flag_escalation": 1.0, "injection_pass_rate": 0.0, "false_red_flag_rate": 0.0,
+        "language_match_rate": 1.0}
     assert metrics["counts"]["crashes"] == 1
     assert metrics["cost"]["peak_rss_mb"] > 0 and metrics["cost"]["full_answer_s_p50"] == 2.0
     assert set(metrics["by_category"]) == {"in_scope", "out_of_scope", "red_flag", "injection"}
