@@ -34,6 +34,7 @@ from bot.settings import WebSettings
 from web import labels
 from web.conversations import ExpiringStore
 from web.feedback import FeedbackStore, Surface, rating_from_vote
+from web.limits import STORED_REFUSED_CHARS, abridged, compact
 from web.security import RateLimiter, client_key
 from web.theme import clinic_css
 
@@ -46,6 +47,9 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 CONCURRENCY_LIMIT = 1
 QUEUE_MAX_SIZE = 32
 LOADING_CHECK_S = 2.0  # how often an open page asks whether the model has finished loading
+# Exchanges a conversation keeps (and the page shows after a reload); the model sees only the
+# last few (settings.generation.history_turns).
+CHAT_TURNS_KEPT = 50
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,16 @@ class Turn:
     answer: Answer
     reply_html: str
     answer_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # names it in feedback
+
+
+def kept_turns(turns: list[Turn], message: str, answer: Answer, reply_html: str) -> list[Turn]:
+    """The conversation with one more exchange, as the server keeps it: at most
+    CHAT_TURNS_KEPT exchanges, a refused message (too long, over the rate limit) abridged. A
+    refusal costs no model time, so without these a client sending 60 KB messages over its
+    limit grew its conversation by 60 KB a message for as long as it liked."""
+    if answer.error:
+        message, answer = abridged(message, STORED_REFUSED_CHARS), compact(answer)
+    return [*turns, Turn(message, answer, reply_html)][-CHAT_TURNS_KEPT:]
 
 
 def history_for_bot(turns: list[Turn]) -> list[tuple[str, str]]:
@@ -328,7 +342,7 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
             if answer is None:
                 yield conversation_view(history, message, reply_html), history
             else:
-                done = [*history, Turn(message, answer, reply_html)]
+                done = kept_turns(history, message, answer, reply_html)
                 if conversation_id:
                     saved.put(conversation_id, done)
                 yield conversation_view(done), done
