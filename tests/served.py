@@ -1,9 +1,12 @@
 """Helpers of the web tests: the real server (app.build_server under uvicorn, with
-web/server.py's limits) in a thread on 127.0.0.1, for tests that need real sockets, and a bot
-that writes down what reached it."""
+web/server.py's limits) in a thread on 127.0.0.1, for tests that need real sockets, a real
+redis-server on 127.0.0.1 for web.state = "redis", and a bot that writes down what reached
+it."""
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +45,39 @@ def serve(asgi_app, web, startup_timeout_s: float = 60) -> Iterator[tuple[str, i
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+REDIS_SERVER = shutil.which("redis-server")  # Debian's package; scripts/run.sh installs it
+
+
+@contextmanager
+def redis_server(startup_timeout_s: float = 20) -> Iterator[str]:
+    """A redis-server of its own on 127.0.0.1, nothing saved to disk; yields its URL and stops
+    when the block ends."""
+    import redis
+
+    port = free_port()
+    process = subprocess.Popen(
+        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--daemonize", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        deadline = time.monotonic() + startup_timeout_s
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.1)
+        client.close()
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
 
 
 class RecordingBot:

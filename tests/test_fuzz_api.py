@@ -2,16 +2,19 @@
 127.0.0.1 (issue 15): every default check (no 5xx, documented status codes and content types,
 bodies matching the schema, valid data accepted, invalid data refused), and every 2xx answer
 carries the disclaimer: /ask's reply, the `done` event of /ask/stream, the OpenAI-compatible
-chat completion (streamed or not). Bounded: a fixed number of examples per operation, no
-deadline."""
+chat completion (streamed or not). Each test runs against the server with web.state = "memory"
+and again with "redis" (limits, conversations, answers and votes in a redis-server of the
+test's own). Bounded: a fixed number of examples per operation, no deadline."""
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import redis
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
@@ -22,23 +25,30 @@ from bot import texts
 from bot.generation.fake import FakeGenerator
 from bot.pipeline import CrampBot
 from bot.settings import WebSettings
-from web.feedback import FeedbackStore
-
-from served import serve  # noqa: E402  (tests/served.py)
+from served import REDIS_SERVER, redis_server, serve  # noqa: E402  (tests/served.py)
 
 EXAMPLES_PER_OPERATION = 30
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
-@pytest.fixture(scope="module")
-def live_server(fake_settings, shared_retriever, tmp_path_factory):
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def live_server(request, fake_settings, shared_retriever, tmp_path_factory):
+    if request.param == "redis" and REDIS_SERVER is None:
+        pytest.skip("redis-server missing (apt-get install redis-server)")
     bot = CrampBot(fake_settings, generator=FakeGenerator())
     bot.retriever = shared_retriever
-    web = WebSettings(rate_limit_per_minute=10_000, feedback_per_minute=10_000)
-    settings = fake_settings.model_copy(update={"web": web})
-    feedback = FeedbackStore(tmp_path_factory.mktemp("fuzz") / "feedback.jsonl")
-    with serve(app.build_server(bot, settings, feedback=feedback), web) as (url, _):
+    feedback_file = tmp_path_factory.mktemp("fuzz") / "feedback.jsonl"
+    with contextlib.ExitStack() as stack:
+        shared = ({"state": "redis", "redis_url": stack.enter_context(redis_server())}
+                  if request.param == "redis" else {})
+        web = WebSettings(rate_limit_per_minute=10_000, feedback_per_minute=10_000,
+                          feedback_file=feedback_file, **shared)
+        settings = fake_settings.model_copy(update={"web": web})
+        url, _ = stack.enter_context(serve(app.build_server(bot, settings), web))
         yield url
+        if request.param == "redis":  # the fuzzed requests did go through Redis
+            keys = redis.Redis.from_url(web.redis_url).keys(f"{web.redis_prefix}*")
+            assert any(b":answer:" in key for key in keys) and any(b":rate:" in key for key in keys)
 
 
 # The assistant API's schema, and the OpenAI-compatible app's (mounted at /v1, paths under it).

@@ -5,18 +5,16 @@ scripts/run.sh installs it for the tests). Both stop at the end of the module.""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import time
 
 import httpx
 import pytest
 import redis
 
-from bench.app_process import AppProcess, free_port
+from bench.app_process import AppProcess
 from web.feedback import latest_votes, read_feedback
 
-REDIS_SERVER = shutil.which("redis-server")
+from served import REDIS_SERVER, redis_server  # noqa: E402  (tests/served.py)
+
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None,
                                 reason="redis-server missing (apt-get install redis-server)")
 NIGHT = "Why do my calves cramp at night?"
@@ -25,26 +23,8 @@ PER_MINUTE = 3
 
 @pytest.fixture(scope="module")
 def redis_url():
-    port = free_port()
-    process = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline and process.poll() is None, "redis did not start"
-                time.sleep(0.1)
+    with redis_server() as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
