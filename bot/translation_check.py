@@ -57,15 +57,9 @@ class TermLexicon:
         """Indexes of the terms `text` names (side "english" or "local"); at each place the
         longest form wins, so "травма" is trauma, not herbs, and "spinal cord" not "spine"."""
         lowered = text.lower().replace("ё", "е")
-        letters = "a-z" if side == "english" else "а-яеa-z"
-        found: list[tuple[int, int, int]] = []  # (start, end, term)
-        for index, term in enumerate(self.terms):
-            for form in (term.english if side == "english" else term.local):
-                stem = form.endswith("-")
-                body = re.escape(form.rstrip("-"))
-                tail = f"[{letters}]*" if stem else f"(?![{letters}])"
-                for match in re.finditer(f"(?<![{letters}]){body}{tail}", lowered):
-                    found.append((match.start(), match.start() + len(form.rstrip("-")), index))
+        found = [(match.start(), match.start() + length, index)
+                 for pattern, length, index in _patterns(self, side)
+                 for match in pattern.finditer(lowered)]
         taken: list[tuple[int, int]] = []
         named: set[int] = set()
         for start, end, index in sorted(found, key=lambda f: f[0] - f[1]):  # longest first
@@ -79,6 +73,19 @@ class TermLexicon:
         """(English word, the local word to use) for each term the sentence names."""
         return [(self.terms[i].english[0].rstrip("-"), self.terms[i].say)
                 for i in sorted(self.named(english, "english"))]
+
+
+@functools.lru_cache(maxsize=16)
+def _patterns(lexicon: TermLexicon, side: str) -> list[tuple[re.Pattern[str], int, int]]:
+    """(pattern, length of the form, term index) per form: a form ending in "-" is a stem."""
+    letters = "a-z" if side == "english" else "а-яеa-z"
+    patterns = []
+    for index, term in enumerate(lexicon.terms):
+        for form in (term.english if side == "english" else term.local):
+            body = form.rstrip("-")
+            tail = f"[{letters}]*" if form.endswith("-") else f"(?![{letters}])"
+            patterns.append((re.compile(f"(?<![{letters}]){re.escape(body)}{tail}"), len(body), index))
+    return patterns
 
 
 def load_terms(lang: str) -> TermLexicon:
