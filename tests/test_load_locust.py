@@ -1,7 +1,8 @@
 """Locust, headless, against app.py on 127.0.0.1 for 15 seconds (issue 15): the well-behaved
-visitors get no error while a slow-loris client and a feedback flood run, the flood is shed
-with 429s, and the server is healthy after. Locust runs in its own process (it patches its
-interpreter with gevent); the whole run is bounded by its --run-time and a timeout."""
+visitors (asking through the API and in the chat) get no error while a slow-loris client and a
+feedback flood run, the flood is shed with 429s, and the server is healthy after. Locust runs
+in its own process (it patches its interpreter with gevent); the whole run is bounded by its
+--run-time and a timeout."""
 from __future__ import annotations
 
 import json
@@ -21,6 +22,8 @@ def test_visitors_are_served_while_a_slow_loris_and_a_feedback_flood_run(tmp_pat
     result = json.loads(out.read_text(encoding="utf-8"))
     assert result["healthy_after"] is True
     assert result["visitor_requests"] > 0 and result["visitor_failures"] == 0, result["stats"]
+    asked = {row["name"]: row["requests"] for row in result["stats"]}
+    assert asked.get("visitor: ask", 0) > 0 and asked.get("visitor: chat ask", 0) > 0
     counts = result["server_counts"]
     assert counts.get("POST /api/v1/feedback 429", 0) > 0  # the flood was shed
     assert counts.get("POST /api/v1/feedback 200", 0) <= 30  # web.feedback_per_minute

@@ -1,5 +1,6 @@
-"""Locust users for the load test: visitors of the API and of the chat pages, and two
-misbehaving clients at the same time, a slow-header (slow-loris) client and a feedback flood.
+"""Locust users for the load test: visitors of the API and of the chat pages (some only load
+them, some ask in the chat as a browser does, through Gradio's queue), and two misbehaving
+clients at the same time, a slow-header (slow-loris) client and a feedback flood.
 
 Run it through `python -m bench.loadtest.run` (it starts the server and writes the results). Every
 user sends from its own loopback address (127.0.0.N), so the per-address limits treat each
@@ -8,10 +9,13 @@ visitor as a separate person, as they would be on the internet; traffic never le
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import socket
 import time
+import uuid
 
+import requests
 from locust import HttpUser, User, between, constant, task
 from requests_toolbelt.adapters.source import SourceAddressAdapter
 
@@ -26,10 +30,11 @@ _ADDRESSES = itertools.count(10)  # 127.0.0.10, .11, ... one per user
 WELL_BEHAVED = "visitor"  # request names starting with this are the well-behaved traffic
 
 
-def own_address(user: HttpUser) -> None:
+def own_address(user: HttpUser) -> str:
     address = f"127.0.0.{next(_ADDRESSES) % 250 + 2}"
     adapter = SourceAddressAdapter(address)
     user.client.mount("http://", adapter)
+    return address
 
 
 class ApiVisitor(HttpUser):
@@ -71,6 +76,76 @@ class ChatVisitor(HttpUser):
         self.client.get("/widget/", name=f"{WELL_BEHAVED}: widget page")
         self.client.get("/embed.js", name=f"{WELL_BEHAVED}: embed.js")
         self.client.get("/api/v1/health", name=f"{WELL_BEHAVED}: health")
+
+
+class ChatAsker(HttpUser):
+    """Asks a question and a follow-up in the chat page or the widget, as their page does:
+    Gradio's `ask` step, then `respond` through Gradio's queue, reading the queue's event
+    stream until the answer is complete. One row per question, from sending it to the end of
+    its answer."""
+
+    weight = 2
+    wait_time = between(10, 14)  # like ApiVisitor: under the per-address limit
+
+    def on_start(self) -> None:
+        address = own_address(self)
+        self.mount = random.choice(["", "/widget"])
+        self.session = requests.Session()  # the protocol's steps: timed as one question below
+        self.session.trust_env = False
+        self.session.mount("http://", SourceAddressAdapter(address))
+        self.session_hash = uuid.uuid4().hex[:11]
+        config = self.session.get(f"{self.host}{self.mount}/config", timeout=30).json()
+        by_name = {d.get("api_name"): d for d in config["dependencies"]}
+        self.ask_fn, self.respond_fn = by_name["ask"]["id"], by_name["respond"]["id"]
+        self.box = by_name["ask"]["targets"][0][0]
+        restored = self._post("run/predict", by_name["restore"]["id"], ["", "en-US"],
+                              by_name["restore"]["targets"][0][0])
+        self.conversation_id = restored.json()["data"][0]
+
+    @task
+    def conversation(self) -> None:
+        self._ask(random.choice(QUESTIONS), "chat ask")
+        time.sleep(random.uniform(3, 5))
+        self._ask(FOLLOW_UP, "chat follow-up")
+
+    def _post(self, route: str, fn_index: int, data: list, trigger: int) -> requests.Response:
+        reply = self.session.post(f"{self.host}{self.mount}/gradio_api/{route}", timeout=30, json={
+            "data": data, "fn_index": fn_index, "session_hash": self.session_hash,
+            "event_data": None, "trigger_id": trigger})
+        reply.raise_for_status()
+        return reply
+
+    def _ask(self, question: str, name: str) -> None:
+        started, error = time.perf_counter(), None
+        try:
+            self._post("run/predict", self.ask_fn, [question, None, None], self.box)
+            # respond's inputs: the question taken, the turns, the conversation id, the language
+            self._post("queue/join", self.respond_fn, [None, None, self.conversation_id, None],
+                       self.box)
+            error = self._completed()
+        except (requests.RequestException, ValueError, KeyError) as failure:
+            error = failure
+        self.environment.events.request.fire(
+            request_type="CHAT", name=f"{WELL_BEHAVED}: {name}",
+            response_time=(time.perf_counter() - started) * 1000, response_length=0,
+            exception=error, context={})
+
+    def _completed(self) -> Exception | None:
+        """None once the queue says the answer is complete and it is an answer, not a refusal
+        (the rate limit's and an internal error's texts both ask to try again)."""
+        with self.session.get(f"{self.host}{self.mount}/gradio_api/queue/data",
+                              params={"session_hash": self.session_hash}, stream=True,
+                              timeout=(10, 120)) as events:
+            for line in events.iter_lines(decode_unicode=True):
+                if not line or not line.startswith("data:"):
+                    continue
+                message = json.loads(line[5:])
+                if message.get("msg") == "process_completed":
+                    if not message.get("success"):
+                        return RuntimeError("the chat's answer failed")
+                    text = json.dumps(message.get("output", {}).get("data", [None])[0])
+                    return RuntimeError("refused") if "try again" in text else None
+        return RuntimeError("the queue's stream ended without the answer")
 
 
 class FeedbackFlood(HttpUser):

@@ -2,12 +2,17 @@
 slow-loris client and a feedback flood running beside the well-behaved visitors.
 
     .venv/bin/python -m bench.loadtest.run                       # fake model, 12 users, 45 s
+    .venv/bin/python -m bench.loadtest.run --baseline            # then the visitors alone
     .venv/bin/python -m bench.loadtest.run --users 24 --seconds 60 --model tiny
 
-Writes bench/results/locust.json (per request name: count, failures, p50, p95; the server's
-own counts by route and status from /metrics; its memory before and after; the feedback log's
-size) and bench/results/locust_stats.csv (Locust's), and rewrites the locust-table in
-bench/README.md. Exits 1 when a well-behaved request failed or the server is unhealthy after.
+The load starts once the server says it is ready (/api/v1/ready: its warm-up question
+answered). With --baseline, a second run of the same length follows on the same server with
+the well-behaved visitors alone (as many as in the first), so the report shows what the
+slow-loris and the flood cost them. Writes bench/results/locust.json (per request name:
+count, failures, p50, p95; the server's own counts by route and status from /metrics; its
+memory before, after and after the baseline) and bench/results/locust_stats.csv (Locust's),
+and rewrites the locust-table in bench/README.md. Exits 1 when a well-behaved request failed
+or the server is unhealthy after.
 """
 from __future__ import annotations
 
@@ -32,6 +37,8 @@ STATS_CSV = RESULTS_DIR / "locust_stats.csv"
 # By path, not imported: importing Locust here would patch this process with gevent.
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 WELL_BEHAVED = "visitor"  # the locustfile's prefix for well-behaved visitors' requests
+VISITOR_CLASSES = ("ApiVisitor", "ChatVisitor", "ChatAsker")  # the well-behaved users
+MISBEHAVING_USERS = 2  # FeedbackFlood and SlowLoris, one each
 README_BLOCK = "locust-table"
 MODELS = {"fake": ("default", {"backend": "fake"}), "tiny": ("tiny", {"backend": "transformers"})}
 
@@ -73,11 +80,14 @@ def _number(text: str) -> float | None:
         return None
 
 
-def run_locust(base_url: str, users: int, seconds: int, out_prefix: Path) -> int:
+def run_locust(base_url: str, users: int, seconds: int, out_prefix: Path,
+               user_classes: tuple[str, ...] = ()) -> int:
+    """Locust's exit code; `user_classes` limits the run to those (default: all)."""
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
                "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{seconds}s",
                "--host", base_url, "--csv", str(out_prefix), "--stop-timeout", "15",
-               "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0"]
+               "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0",
+               *user_classes]
     return subprocess.run(command, timeout=seconds + 120, check=False).returncode
 
 
@@ -88,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", choices=sorted(MODELS), default="fake")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument("--baseline", action="store_true",
+                        help="then run the well-behaved visitors alone for comparison")
     args = parser.parse_args(argv)
     preset, generation = MODELS[args.model]
     started = time.strftime("%Y-%m-%d")
@@ -105,22 +117,31 @@ def main(argv: list[str] | None = None) -> int:
         stats = read_stats(prefix.with_name("locust_stats.csv"))
         if args.out == RESULTS:
             shutil.copy(prefix.with_name("locust_stats.csv"), STATS_CSV)
+        baseline, rss_baseline = None, None
+        if args.baseline:
+            alone = Path(scratch) / "alone"
+            run_locust(app.base_url, args.users - MISBEHAVING_USERS, args.seconds, alone,
+                       VISITOR_CLASSES)
+            baseline = read_stats(alone.with_name("alone_stats.csv"))
+            rss_baseline = rss_mb(app.process.pid)
     visitors = [row for row in stats if row["name"].startswith(WELL_BEHAVED)]
     payload = {
         "machine": machine(), "load_average": [load_before, load_average()],
         "command": " ".join(["python -m bench.loadtest.run", *(argv or sys.argv[1:])]),
         "model": args.model, "users": args.users, "seconds": args.seconds,
         "locust_exit_code": locust_exit, "stats": stats, "server_counts": counts,
-        "rss_mb": {"before": rss_before, "after": rss_after}, "healthy_after": healthy,
+        "rss_mb": {"before": rss_before, "after": rss_after, "after_baseline": rss_baseline},
+        "healthy_after": healthy,
         "visitor_failures": sum(row["failures"] for row in visitors),
         "visitor_requests": sum(row["requests"] for row in visitors),
+        "baseline_stats": baseline,
     }
     write_json(args.out, payload)
     table = markdown_table(
         ["request", "requests", "failures", "p50 ms", "p95 ms", "max ms"],
         [[row["name"], row["requests"], row["failures"], row["p50_ms"], row["p95_ms"],
           row["max_ms"]] for row in stats])
-    summary = (f"`python -m bench.loadtest.run` on {started}: model {args.model}, {args.users} users "
+    summary = (f"`{payload['command']}` on {started}: model {args.model}, {args.users} users "
                f"for {args.seconds} s, load average {load_before[0]}–{load_average()[0]}; "
                f"server memory {rss_before} → {rss_after} MB; healthy after: "
                f"{'yes' if healthy else 'no'}; well-behaved failures: "
@@ -128,10 +149,27 @@ def main(argv: list[str] | None = None) -> int:
     feedback = {k: v for k, v in counts.items() if "/api/v1/feedback" in k}
     text = f"{summary}\n\n{table}\n\nServer's own counts of the flood (/metrics): " + ", ".join(
         f"{key}: {value}" for key, value in feedback.items())
+    if baseline is not None:
+        text += "\n\n" + baseline_comparison(stats, baseline, rss_after, rss_baseline)
     print(text)
     if not args.no_readme:
         update_readme(README_BLOCK, text)
-    return 0 if healthy and payload["visitor_failures"] == 0 else 1
+    alone_failures = sum(row["failures"] for row in baseline or [] if row["name"] != "Aggregated")
+    return 0 if healthy and payload["visitor_failures"] == 0 and alone_failures == 0 else 1
+
+
+def baseline_comparison(stats: list[dict], baseline: list[dict], rss_after: float,
+                        rss_baseline: float) -> str:
+    """The visitors' p50/p95 beside a slow-loris and a flood, and alone, per request name."""
+    alone = {row["name"]: row for row in baseline}
+    rows = [[row["name"], row["p50_ms"], alone.get(row["name"], {}).get("p50_ms"),
+             row["p95_ms"], alone.get(row["name"], {}).get("p95_ms"),
+             alone.get(row["name"], {}).get("failures")]
+            for row in stats if row["name"].startswith(WELL_BEHAVED)]
+    return (f"The same visitors alone right after (--baseline), same server; its memory "
+            f"{rss_after} → {rss_baseline} MB:\n\n" + markdown_table(
+                ["request", "p50 ms with", "p50 ms alone", "p95 ms with", "p95 ms alone",
+                 "failures alone"], rows))
 
 
 if __name__ == "__main__":
