@@ -79,6 +79,7 @@ def test_ask_returns_the_answer_with_structured_citations_disclaimer_and_ids(ser
     assert citation == {
         "number": 1, "title": top.title, "section": top.section, "text": top.text,
         "original": top.original, "supporting_sentence": citation["supporting_sentence"],
+        "supporting_translation": "",  # an English reply has none
         "source": top.source, "passage_id": top.id,
         # A shipped source has no page, link or review; a clinic's own leaflet fills them in.
         "page": None, "url": "", "reviewed_by": "", "reviewed_on": "",
