@@ -299,12 +299,12 @@ class CrampBot:
                   ) -> tuple[SearchQuery, list[RetrievedPassage], float]:
         """The search query, its passages and the retrieval time (ms)."""
         query = self._search_query(message, history, use_model)
-        results, retrieval_ms = self.retriever.search(query.text)
+        results, retrieval_ms = self.retriever.search_all(query.texts)
         if history and not query.follow_up and not self._passes_gate(results):
             # "does coffee count?" names nothing the sources answer on its own: read it in the
             # context of the conversation before declining.
             query = self._search_query(message, history, use_model, force_follow_up=True)
-            results, more_ms = self.retriever.search(query.text)
+            results, more_ms = self.retriever.search_all(query.texts)
             retrieval_ms += more_ms
         return query, results, retrieval_ms
 

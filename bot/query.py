@@ -27,6 +27,7 @@ from bot.generation.base import ChatMessage
 from bot.query_normalize import (QueryNormalizer, SpellingCorrector, known_english_words,
                                  phrase_words, term_words)
 from bot.query_translate import RussianLexicon, load_russian_lexicon
+from bot.retrieval import bm25_tokens
 from bot.safety.input_guard import detect_language, plain_text_for_retrieval
 from bot.settings import Settings
 from corpus.ingest import corpus_stamp, load_passages
@@ -64,6 +65,14 @@ class SearchQuery:
     standalone_question: str | None = None  # shown to the user when it differs from the message
     rewrite_ms: float = 0.0
     follow_up: bool = False  # read in the context of the conversation
+    # A follow-up searched along with the previous question is also searched on its own words
+    # with the conversation's topic words ("what about at night?" after a swimming question:
+    # the swimming words would outweigh "night" in the joint search). Empty otherwise.
+    also: tuple[str, ...] = ()
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        return (self.text, *self.also)
 
 
 def search_query(
@@ -83,27 +92,81 @@ def search_query(
         text = focus_on_question(text)
     started = time.perf_counter()
     standalone = None
-    follow_up = bool(history) and (force_follow_up or is_follow_up(text))
+    follow_up = bool(history) and (force_follow_up or is_follow_up(text)
+                                   or _names_no_topic(text, settings))
+    own = ""
     if follow_up:
         condenser = rewriter if retrieval.rewrite_with_model else None
         standalone = _condense(text, history, condenser, retrieval.rewrite_max_new_tokens)
         if standalone is None and normalize:
             # No model: search the previous question along with this one, which carries the topic.
-            text = f"{plain_text_for_retrieval(history[-1][0])[:_HISTORY_CHARS]} {text}"
+            previous = plain_text_for_retrieval(history[-1][0])[:_HISTORY_CHARS]
+            own = text
+            text = f"{previous} {text}"
     elif detect_language(text) == "ru" and retrieval.translate_with_model:
         standalone = _translate(text, rewriter, retrieval.rewrite_max_new_tokens)
     # Charged even when the rewrite was discarded: the user waited for it all the same.
     rewrite_ms = (time.perf_counter() - started) * 1000
     english = standalone or text
+    also: tuple[str, ...] = ()
     if normalize:
-        if _has_cyrillic(text):
-            # The lexicon's terms go along with the model's translation: a small model sometimes
-            # drops or mistranslates the one word that matters ("бассейн" -> "bathtub").
-            gloss = _english_words(text, _lexicon())
-            english = f"{standalone} {gloss}" if standalone else gloss
-        english = _normalizer(settings).normalize(english)
+        english = _in_corpus_words(text, standalone, settings)
+        if own:
+            previous = _in_corpus_words(plain_text_for_retrieval(history[-1][0]), None, settings)
+            anchored = f"{_in_corpus_words(own, None, settings)} {topic_words(previous, settings)}"
+            also = (anchored.strip(),) if anchored.strip() else ()
     return SearchQuery(text=english.strip() or text, standalone_question=standalone,
-                       rewrite_ms=rewrite_ms, follow_up=follow_up)
+                       rewrite_ms=rewrite_ms, follow_up=follow_up, also=also)
+
+
+def _names_no_topic(text: str, settings: Settings) -> bool:
+    """A short question in a conversation that names nothing the sources are about ("how long
+    does one usually last?") asks about the conversation's topic."""
+    if len(_WORD.findall(text)) > _FOLLOW_UP_MAX_WORDS:
+        return False
+    english = _in_corpus_words(text, None, settings) if settings.retrieval.query_normalization else text
+    return not topic_words(english, settings)
+
+
+def _in_corpus_words(text: str, standalone: str | None, settings: Settings) -> str:
+    """English in the corpus's words: a Russian message glossed (with the model's translation
+    when there is one), then normalized."""
+    english = standalone or text
+    if _has_cyrillic(text):
+        # The lexicon's terms go along with the model's translation: a small model sometimes
+        # drops or mistranslates the one word that matters ("бассейн" -> "bathtub").
+        gloss = _english_words(text, _lexicon())
+        english = f"{standalone} {gloss}" if standalone else gloss
+    return _normalizer(settings).normalize(english)
+
+
+# A word in at least this share of the passages names what the sources are about ("cramp",
+# "calf", "leg"), not what one question asks.
+_TOPIC_SHARE = 0.25
+
+
+def topic_words(text: str, settings: Settings) -> str:
+    """The words of `text` that the sources use everywhere: the conversation's topic, without
+    what its question asked ("What causes leg cramps when swimming?" -> "leg cramps")."""
+    key = corpus_stamp(settings.corpus)
+    if key not in _COMMON_WORDS:
+        _COMMON_WORDS[key] = _common_words(settings.corpus)
+    common = _COMMON_WORDS[key]
+    words = [w for w in _WORD.findall(text) if set(bm25_tokens(w)) & common]
+    return " ".join(dict.fromkeys(w.lower() for w in words))
+
+
+_COMMON_WORDS: dict[object, frozenset[str]] = {}
+
+
+def _common_words(corpus: CorpusSettings) -> frozenset[str]:
+    """Stemmed words (retrieval's BM25 tokens) in at least _TOPIC_SHARE of the passages."""
+    passages = load_passages(corpus)
+    counts: dict[str, int] = {}
+    for passage in passages:
+        for key in set(bm25_tokens(passage.text)):
+            counts[key] = counts.get(key, 0) + 1
+    return frozenset(k for k, n in counts.items() if n >= _TOPIC_SHARE * len(passages))
 
 
 def focus_on_question(text: str, max_chars: int = _FOCUS_MAX_CHARS) -> str:

@@ -231,6 +231,24 @@ class PassageRetriever:
         ]
         return results, (time.perf_counter() - started) * 1000
 
+    def search_all(self, queries: tuple[str, ...] | list[str], k: int | None = None
+                   ) -> tuple[list[RetrievedPassage], float]:
+        """Top passages for any of `queries` (a follow-up with and without the previous
+        question): each passage at its best score over them, the milliseconds of all searches.
+        Scores of one fusion method over one index compare across queries."""
+        k = k or self.settings.retrieval.top_k
+        best: dict[str, RetrievedPassage] = {}
+        total_ms = 0.0
+        for query in dict.fromkeys(queries):
+            results, ms = self.search(query, k)
+            total_ms += ms
+            for result in results:
+                kept = best.get(result.passage.id)
+                if kept is None or result.score > kept.score:
+                    best[result.passage.id] = result
+        ranked = sorted(best.values(), key=lambda r: r.score, reverse=True)
+        return ranked[:k], total_ms
+
     def relevance(self, results: list[RetrievedPassage]) -> float:
         """The gate's signal: how well the best passage matches (calibrated by `crampbot calibrate`)."""
         return max((r.dense_score for r in results), default=0.0)

@@ -146,6 +146,27 @@ def test_follow_up_without_the_model_searches_the_previous_question_too(fake_set
     assert "swimming" in query.text and "night" in query.text
 
 
+def test_a_follow_up_is_also_searched_on_its_own_words_with_the_topic(fake_settings, shared_retriever):
+    history = [("what causes leg cramps when swimming?", "Cold water narrows the vessels [1].")]
+    query = search_query("what about at night, in my sleep?", history, fake_settings)
+    # The joint search keeps the conversation; the second one is the follow-up with the topic
+    # words the sources use everywhere, without the earlier question's own subject (swimming).
+    assert "swimming" in query.text
+    (alone,) = query.also
+    assert "night" in alone and "cramp" in alone and "swimming" not in alone
+    results, _ = shared_retriever.search_all(query.texts)
+    joint, _ = shared_retriever.search(query.text)
+    assert {r.passage.id for r in joint} != {r.passage.id for r in results}
+    assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
+
+
+def test_a_short_question_naming_nothing_the_sources_are_about_is_a_follow_up(fake_settings):
+    history = [("Why do I get cramps in my calves?", "Fatigue [1].")]
+    assert search_query("how long does one usually last?", history, fake_settings).follow_up
+    assert not search_query("Which vitamins prevent leg cramps?", history, fake_settings).follow_up
+    assert not search_query("how long does one usually last?", [], fake_settings).follow_up
+
+
 def test_a_new_question_with_history_is_not_rewritten(fake_settings):
     rewriter = ScriptedRewriter()
     query = search_query("Can magnesium deficiency cause calf cramps at night?", HISTORY,
