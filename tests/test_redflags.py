@@ -137,6 +137,8 @@ URGENT = {
         "Отравился грибами, теперь судороги в ногах",
         "Выпил много таблеток и сводит мышцы",
         "наглотался таблеток, дергаются мышцы",
+        "my son drank something from a bottle in the garage and now his legs are cramping",
+        "ребёнок выпил что-то из бутылки в гараже, теперь судороги в ногах и рвёт",
     ],
     "heat_illness": [
         "Worked on a building site all day in the heat, now I have cramps and I've stopped sweating",
@@ -145,6 +147,8 @@ URGENT = {
         "she collapsed during the heatwave after her legs cramped",
         "Весь день на солнце, ноги сводит, а теперь перестал потеть",
         "После пробежки в жару муж заговаривается и его сводят судороги",
+        "муж весь день копал на даче на жаре, теперь сводит ноги и он какой-то заторможенный, путает слова",
+        "worked outside in the heat all afternoon, now cramping and not making sense",
     ],
     "muscle_breakdown": [
         "After a crossfit session my thighs are killing me, my muscles are so sore and my urine is dark brown",
@@ -163,6 +167,9 @@ URGENT = {
 # What people ordinarily ask a cramp assistant; none of these describes an emergency.
 ORDINARY = [
     "I'm confused about whether heat or cold helps a cramp",
+    "в жару сводит икры, путаю, что лучше: тепло или холод?",
+    "I ate something in the morning and got cramps in the evening",
+    "выпил что-то в обед и свело ногу",
     "I sweat a lot in hot weather and my calves cramp, should I drink more?",
     "в жару часто сводит ноги, что делать?",
     "why do my calves cramp at night",
