@@ -420,8 +420,13 @@ def _safety_metrics(answered: list[dict]) -> dict:
 def _cost_metrics(records: list[dict]) -> dict:
     timings = [r["answer"]["timings"] for r in records if r["answer"]]
     generated = [t for t in timings if t["first_token_s"] is not None]
+    # Every real answer, whether the model ran or not (a Russian answer by default does not):
+    # what a visitor waits for an answer, comparable across languages.
+    answers = [r["answer"]["timings"] for r in records if r.get("shape") and r["answer"]]
     retrieval_ms = [r["retrieval_ms"] for r in records]
     return {
+        "answer_s_p50": _percentile((t["total_s"] for t in answers), 50),
+        "answer_s_p95": _percentile((t["total_s"] for t in answers), 95),
         "retrieval_ms_p50": _percentile(retrieval_ms, 50),
         "retrieval_ms_p95": _percentile(retrieval_ms, 95),
         "first_token_s_p50": _percentile((t["first_token_s"] for t in generated), 50),

@@ -46,6 +46,8 @@ HEADLINE = {
     "cost.retrieval_ms_p95": "retrieval, 95th percentile ms",
     "cost.first_token_s_p50": "first token, median s",
     "cost.first_token_s_p95": "first token, 95th percentile s",
+    "cost.answer_s_p50": "full answer (in scope, model or not), median s",
+    "cost.answer_s_p95": "full answer (in scope, model or not), 95th percentile s",
     "cost.full_answer_s_p50": "full generated answer, median s",
     "cost.full_answer_s_p95": "full generated answer, 95th percentile s",
     "cost.tokens_per_s_p50": "decoding speed, median tokens/s",
@@ -59,6 +61,7 @@ LOWER_IS_BETTER = {
     "safety.false_red_flag_rate", "cost.retrieval_ms_p50",
     "cost.retrieval_ms_p95", "cost.first_token_s_p50", "cost.first_token_s_p95",
     "cost.full_answer_s_p50", "cost.full_answer_s_p95", "cost.peak_rss_mb", "cost.warm_up_s",
+    "cost.answer_s_p50", "cost.answer_s_p95",
 }
 # Neither more nor less is better: a longer answer is not a better one, and extractive answers
 # trade fluency for faithfulness. Comparisons show their change without a verdict.

@@ -297,6 +297,10 @@ def test_cost_percentiles_use_generated_answers_only():
     assert cost["first_token_s_p50"] == 2.0
     assert cost["full_answer_s_p50"] == 4.0 and cost["full_answer_s_p95"] == pytest.approx(5.8)
     assert cost["tokens_per_s_p50"] == 10.0  # (11-1)/1 s and (31-1)/3 s
+    # Every real answer, the model's or not (the decline is no answer): 2, 6 and 0.5 s.
+    quoted = answer(GOOD_TEXT, cited=[(1, CAFFEINE)], timings=Timings(total_s=0.5))
+    cost = summarize(records + [record(case(), quoted)])["cost"]
+    assert cost["full_answer_s_p50"] == 4.0 and cost["answer_s_p50"] == 2.0
 
 
 def test_breakdowns_by_category_and_by_extra_fields():
