@@ -105,10 +105,6 @@ def _intent_cues(question: str) -> list[re.Pattern[str]]:
 # "To prevent cramps from recurring..." answers another question than "what do I do right now":
 # it goes below every unit that answers the asked one.
 _OFF_INTENT_PENALTY = 1.0
-# A source's introduction (before its first heading) restates the topic ("Complaints that the
-# calves cramp at night are not uncommon"): it answers no question as well as a section does.
-# 0.1 / 0.2 / 0.4 measured on dev (selection only): must-mention 0.765 / 0.775 / 0.765.
-_INTRO_PENALTY = 0.2
 
 
 def _off_intent(question: str, unit: str) -> bool:
@@ -238,7 +234,6 @@ def score_units(
         + _SECTION_WEIGHT * float(section_cosines[number - 1]) - _RANK_BONUS * (number - 1)
         + _INTENT_BONUS * any(cue.search(unit) for cue in cues)
         - _OFF_INTENT_PENALTY * _off_intent(focus or question, unit)
-        - _INTRO_PENALTY * (1.0 - headed[number - 1])
         for (number, unit, about), cosine in zip(candidates, cosines)
     ]
     return Scored(candidates, scores, vectors)

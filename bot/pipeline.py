@@ -26,7 +26,8 @@ from bot.grounding import GroundedAnswer, verify_answer
 from bot.lead import Lead, check_lead, lead_messages, stream_lead
 from bot.localize import localize_answer
 from bot.prompt import build_messages
-from bot.query import SearchQuery, search_query
+from bot.query import SearchQuery, is_misspelling, known_query_words, russian_known, search_query
+from bot.rare_terms import RareTerms
 from bot.retrieval import PassageRetriever
 from bot.safety.input_guard import Message, check_message
 from bot.safety.redflags import RedFlag, triage
@@ -50,6 +51,7 @@ class CrampBot:
         self._model_ready = generator is not None
         self._scope: tuple | None = None  # (the index it was read from, its ScopeChecker)
         self._topic: tuple | None = None  # (the index it was read from, its topic vector)
+        self._rare: tuple | None = None  # (the index it was read from, its RareTerms)
         self._memories: dict[str, TranslationMemory] = {}  # reply language -> its renderings
         self._translators: dict[str, BackgroundTranslator] = {}
         self._asking = 0  # questions being answered now: background rendering waits for none
@@ -75,6 +77,22 @@ class CrampBot:
         if self._scope is None or self._scope[0] is not index:  # reopened: its sources changed
             self._scope = (index, ScopeChecker(f"{p.section} {p.text}" for p in index.passages))
         return self._scope[1]
+
+    @property
+    def rare_terms(self) -> RareTerms | None:
+        """Rare words the indexed passages never use (bot/rare_terms.py), read once per index."""
+        retrieval = self.settings.retrieval
+        if retrieval.rare_term_zipf_en is None and retrieval.rare_term_zipf_ru is None:
+            return None
+        index = self.retriever.load()
+        if self._rare is None or self._rare[0] is not index:
+            settings = self.settings
+            self._rare = (index, RareTerms(
+                (f"{p.section} {p.text}" for p in index.passages), known_query_words(),
+                lambda word: is_misspelling(word, settings),
+                max_zipf_en=retrieval.rare_term_zipf_en if retrieval.rare_term_zipf_en is not None else -1,
+                max_zipf_ru=retrieval.rare_term_zipf_ru if retrieval.rare_term_zipf_ru is not None else -1))
+        return self._rare[1]
 
     @property
     def topic(self):
@@ -103,6 +121,7 @@ class CrampBot:
         """Load the index, the embedder and the model now instead of on the first question."""
         self.retriever.load()
         _ = self.topic  # embeds every unit of the sources: at start-up, not in a visitor's question
+        _ = self.rare_terms
         _ = self.generator
 
     # -- public API ------------------------------------------------------------------------
@@ -165,6 +184,9 @@ class CrampBot:
         timings = Timings(retrieval_ms=retrieval_ms + query.rewrite_ms)
         yield Retrieved(results)
         uncovered = self.scope.uncovered(query.text, cleaned)
+        if not uncovered and self.rare_terms is not None:
+            # A drug, brand or diagnosis no lexicon row names and no source uses.
+            uncovered = self.rare_terms.find(cleaned, russian_known)
         if uncovered and self.settings.retrieval.gate:
             named = (texts.focus_name(name, lang) for name in uncovered)
             focus = texts.t("NOT_COVERED_JOIN", lang).join(named)

@@ -275,6 +275,23 @@ def _rewrite(messages: list[ChatMessage], rewriter: Rewriter, max_new_tokens: in
     return line
 
 
+def is_misspelling(word: str, settings: Settings) -> bool:
+    """Whether the spelling corrector bends `word` into a corpus word ("pregnent")."""
+    corrector = _normalizer(settings).corrector
+    return corrector is not None and corrector.correct_word(word).lower() != word.lower()
+
+
+def known_query_words() -> set[str]:
+    """Every word the query lexicons know: lay phrases and their replacements, the Russian
+    gloss's English terms."""
+    return phrase_words() | term_words() | _lexicon().english_words()
+
+
+def russian_known(word: str) -> bool:
+    """Whether the Russian lexicon glosses `word`."""
+    return bool(_lexicon().gloss(word))
+
+
 def _has_cyrillic(text: str) -> bool:
     return any("а" <= c <= "я" or c in "ёЁ" or "А" <= c <= "Я" for c in text)
 

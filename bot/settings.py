@@ -56,6 +56,17 @@ class RetrievalSettings(BaseModel):
     query_normalization: bool = Field(
         True, description="Map lay words and common misspellings to the corpus's terms."
     )
+    rare_term_zipf_en: float | None = Field(
+        3.0, ge=0, le=8,
+        description="Decline a question naming an English word the sources never use that is "
+        "rarer than this Zipf frequency (wordfreq; 3.0 = once per million words: drug names, "
+        "brands, diagnoses), naming it (bot/rare_terms.py). None: off.",
+    )
+    rare_term_zipf_ru: float | None = Field(
+        2.0, ge=0, le=8,
+        description="The same for a Russian word the Russian lexicon does not know (stricter: a "
+        "Russian misspelling cannot be checked against the English sources). None: off.",
+    )
     rewrite_with_model: bool = Field(
         True,
         description="Let the local model condense a follow-up into a standalone question "
