@@ -49,6 +49,7 @@ class CrampBot:
         self._generator = generator
         self._generator_lock = threading.Lock()
         self._model_ready = generator is not None
+        self._model_loading = False  # a load is under way (the page says so only then)
         self._scope: tuple | None = None  # (the index it was read from, its ScopeChecker)
         self._topic: tuple | None = None  # (the index it was read from, its topic vector)
         self._rare: tuple | None = None  # (the index it was read from, its RareTerms)
@@ -66,7 +67,11 @@ class CrampBot:
             if not self._model_ready:
                 load = getattr(self._generator, "load", None)
                 if load is not None:
-                    load()
+                    self._model_loading = True
+                    try:
+                        load()
+                    finally:
+                        self._model_loading = False
                 self._model_ready = True
             return self._generator
 
@@ -116,6 +121,13 @@ class CrampBot:
     @property
     def model_ready(self) -> bool:
         return self._model_ready
+
+    @property
+    def model_loading(self) -> bool:
+        """True while the model is being loaded. Not loaded is not loading: a server started
+        without warm-up that has only answered Russian questions (no model needed) has no
+        model and loads none."""
+        return self._model_loading
 
     def warm_up(self) -> None:
         """Load the index, the embedder and the model now instead of on the first question."""

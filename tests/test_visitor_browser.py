@@ -7,6 +7,7 @@ Screenshots go to test-artifacts/visitor-*.png."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -388,20 +389,37 @@ def test_thumbs_only_under_finished_answers(slow_app, new_context):
     assert_first_line_in_view(page.main_frame, 1)
 
 
-def test_page_says_the_model_is_loading_before_anyone_asks(fake_settings, shared_retriever,
-                                                       new_context):
-    bot = CrampBot(fake_settings)  # the (scripted) model is loaded on the first question
+class _SlowLoadingModel(FakeGenerator):
+    """A scripted model whose load takes until the test lets it finish."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def load(self) -> None:
+        self.release.wait(timeout=120)
+
+
+def test_page_says_the_model_is_loading_while_it_loads(fake_settings, shared_retriever, new_context):
+    model = _SlowLoadingModel()
+    bot = CrampBot(fake_settings, generator=model)
+    bot._model_ready = False  # as a real backend before its load
     bot.retriever = shared_retriever
-    assert not bot.model_ready
     with serve_asgi_in_thread(app.build_server(bot, fake_settings), timeout_s=300) as app_url:
         page = new_context(PANEL).new_page()
         page.goto(app_url + "/widget/")
         notice = page.locator("#crampbot-loading [role=status]")
+        # Not loaded is not loading (a Russian answer needs no model): nothing is said yet.
+        page.locator(BOX).wait_for(timeout=FAST_MS)
+        playwright_api.expect(notice).to_be_hidden(timeout=FAST_MS)
+        warm_up = threading.Thread(target=lambda: bot.generator, daemon=True)
+        warm_up.start()  # as app.py's warm-up does
         playwright_api.expect(notice).to_have_text(texts.MODEL_LOADING, timeout=FAST_MS)
         screenshot(page, "model-loading")
+        model.release.set()
+        playwright_api.expect(notice).to_be_hidden(timeout=10_000)
         ask_in(page.main_frame, NIGHT)
         final_reply(page, 0)
-        playwright_api.expect(notice).to_be_hidden(timeout=10_000)
 
 
 def test_a_question_sent_during_an_answer_waits_and_says_so(slow_app, new_context):

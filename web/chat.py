@@ -199,6 +199,12 @@ def greeting_html(web: WebSettings, lang: str = "en") -> str:
     return f'<div class="cb-greeting"><p>{greeting}</p><p class="cb-greeting-note">{note}</p></div>'
 
 
+def _loading(bot) -> bool:
+    """Whether the bot is loading its model now (a bot without the flag: until it is ready)."""
+    loading = getattr(bot, "model_loading", None)
+    return bool(loading) if loading is not None else not getattr(bot, "model_ready", True)
+
+
 def loading_html(lang: str = "en") -> str:
     """The note shown while the model loads, in `lang`."""
     return f'<p class="cb-status" role="status">{render.escape_text(texts.t("MODEL_LOADING", lang))}</p>'
@@ -356,12 +362,11 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
         if kept is None:
             conversation_id, kept = _new_conversation_id(), []
         shown = texts_in(lang, browser)
-        waiting = not getattr(bot, "model_ready", True)
         return (conversation_id,
                 gr.update(value=conversation_view(kept), examples=examples_in(lang),
                           **shown.pop(chatbot, {})),
-                kept, gr.update(visible=waiting, **shown.pop(loading, {})),
-                gr.Timer(active=waiting), lang, lang,
+                kept, gr.update(visible=_loading(bot), **shown.pop(loading, {})),
+                gr.Timer(active=not getattr(bot, "model_ready", True)), lang, lang,
                 *[gr.update(**shown.get(component, {})) for component in others])
 
     def texts_in(lang: str, browser: str) -> dict:
@@ -380,8 +385,8 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
               if component not in (chatbot, loading)]
 
     def model_state():
-        waiting = not getattr(bot, "model_ready", True)
-        return gr.update(visible=waiting), gr.Timer(active=waiting)
+        # The note shows while a load is under way; the check stops once the model is ready.
+        return gr.update(visible=_loading(bot)), gr.Timer(active=not getattr(bot, "model_ready", True))
 
     def start_over(request: gr.Request):
         dropped_up_to.put(request.session_hash, next(ask_numbers))
