@@ -87,6 +87,13 @@ class AppProcess:
         except (OSError, AttributeError):
             return ""
 
+    def log_lines(self, containing: str) -> list[str]:
+        """The server log's lines containing `containing` (read before stop(), which deletes it)."""
+        try:
+            return [line for line in self.log_path.read_text(errors="replace").splitlines() if containing in line]
+        except (OSError, AttributeError):
+            return []
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

@@ -44,6 +44,7 @@ def run_backend(preset: str, backend: str, turns: int, ready_timeout_s: float) -
         result["turns"] = _chat(app, turns)
         first = result["turns"][0]
         result["first_answer_s"] = first["answered_at_s"]
+        result["model_loaded_log"] = app.log_lines("Loaded ")  # the backend's phase timings
     except (RuntimeError, TimeoutError, httpx.HTTPError) as error:
         result["error"] = f"{type(error).__name__}: {error}"
     finally:

@@ -73,6 +73,7 @@ def measure(spec: dict) -> dict:
         "generation_settings": settings.generation.model_dump(mode="json"),
         "threads": settings.generation.threads or os.cpu_count(),
         "load_s": round(load_s, 2),
+        "load_phases": getattr(generator, "load_phases", {}),
         "warm_up_first_token_s": warm_up["first_token_s"],
         # ru_maxrss is in KiB on Linux; it counts the mapped model file's pages that were read.
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -183,6 +184,7 @@ def summarize(result: dict, shown: list[list], embedder) -> dict:
         "cpu_s_per_token": _median([r["cpu_s"] / r["generated_tokens"] for r in runs if r["generated_tokens"]]),
         "peak_rss_mb": result["peak_rss_mb"],
         "load_s": result["load_s"],
+        "load_phases": result.get("load_phases", {}),
         "mean_verified_fraction": round(statistics.mean(grounded), 2) if grounded else None,
         "declines": sum(r["declined"] for r in runs),
         "load_average_range": [min(r["load_average"][0] for r in runs), max(r["load_average"][0] for r in runs)],

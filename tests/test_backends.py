@@ -330,7 +330,7 @@ def test_transformers_int8_dynamic_quantization_answers_like_the_float_model():
 
 @pytest.mark.slow
 def test_int8_weights_are_cached_once_and_read_back_instead_of_quantized_again(tmp_path, monkeypatch, caplog):
-    from bot.generation import transformers_backend
+    from bot.generation import int8_weights
     from bot.settings import load_settings
 
     generation = load_settings("tiny").generation.model_copy(update={"quantization": "int8-dynamic"})
@@ -343,9 +343,10 @@ def test_int8_weights_are_cached_once_and_read_back_instead_of_quantized_again(t
     def no_quantizing(model):
         raise AssertionError("quantized again although the int8 cache exists")
 
-    monkeypatch.setattr(transformers_backend, "_int8_quantize", no_quantizing)
+    monkeypatch.setattr(int8_weights, "quantize", no_quantizing)
     second = make_generator(generation, tmp_path)
     second.load()
+    assert second.loaded_from == "int8 cache"  # the bfloat16 linear weights were not read
     assert "".join(second.stream(QUESTION, 12)) == expected  # the same int8 weights, bit for bit
     monkeypatch.undo()
 

@@ -5,6 +5,7 @@ with `cache_dequantized` the result is saved once under models_dir so later load
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -37,6 +38,7 @@ from transformers import (  # noqa: E402
 )
 
 from bot.errors import ModelNotAvailable  # noqa: E402
+from bot.generation import int8_weights  # noqa: E402
 from bot.generation.base import ChatMessage  # noqa: E402
 from bot.generation.model_files import ResolvedModel  # noqa: E402
 from bot.generation.prompt_cache import PromptCache  # noqa: E402
@@ -60,7 +62,8 @@ class TransformersGenerator:
         self.settings = settings
         self.models_dir = Path(models_dir)
         self.load_seconds: float | None = None
-        self.loaded_from: str | None = None  # "gguf", "dequantized cache" or "folder"
+        self.loaded_from: str | None = None  # "gguf", "dequantized cache", "int8 cache" or "folder"
+        self.load_phases: dict[str, float] = {}  # seconds per loading step, for bench/
         self._model: Any = None
         self._tokenizer: Any = None
         self._stop_token_ids: list[int] = []
@@ -85,6 +88,7 @@ class TransformersGenerator:
             started = time.perf_counter()
             try:
                 model, tokenizer, source = self._load_weights()
+                self.load_phases["weights_s"] = round(time.perf_counter() - started, 2)
             except (OSError, ValueError, KeyError, RuntimeError, ImportError) as error:
                 raise ModelNotAvailable(
                     f"Loading {self.name} from {self.resolved.path} failed ({type(error).__name__}: "
@@ -93,7 +97,10 @@ class TransformersGenerator:
             if self.settings.quantization == "int4-weight" and self.settings.int4_prefill_bfloat16:
                 # Read prompts with a bfloat16 copy (see _prefill): ~3 GB more for the default model.
                 self._prefill_model = copy.deepcopy(model.to(torch.bfloat16))
-            model = _quantized(model, self.settings.quantization, self._cache_dir())
+            if source != "int8 cache":
+                quantizing = time.perf_counter()
+                model = _quantized(model, self.settings.quantization, self._cache_dir())
+                self.load_phases["quantize_s"] = round(time.perf_counter() - quantizing, 2)
             if tokenizer.chat_template is None:
                 raise ModelNotAvailable(f"{self.name} has no chat template, so it cannot be used as a chat model.")
             self._tokenizer = tokenizer
@@ -103,7 +110,8 @@ class TransformersGenerator:
             self._model = model
             self.load_seconds = time.perf_counter() - started
             self.loaded_from = source
-            logger.info("Loaded %s from %s in %.1f s", self.name, source, self.load_seconds)
+            logger.info("Loaded %s from %s in %.1f s (%s)", self.name, source, self.load_seconds,
+                        ", ".join(f"{step} {seconds}" for step, seconds in self.load_phases.items()))
 
     def stream(self, messages: list[ChatMessage], max_new_tokens: int) -> Iterator[str]:
         """Yield the greedy answer as it is decoded; closing the iterator stops generation."""
@@ -213,11 +221,29 @@ class TransformersGenerator:
             return (*self._from_folder(self.resolved.path), "folder")
         cache = self._cache_dir()
         if cache is not None and (cache / _CACHE_MANIFEST).is_file():
+            int8 = self._from_int8_cache(cache)
+            if int8 is not None:
+                return (*int8, "int8 cache")
             return (*self._from_folder(cache), "dequantized cache")
         model, tokenizer = self._from_gguf()
         if cache is not None:
             self._save_dequantized(model, tokenizer, cache)
         return model, tokenizer, "gguf"
+
+    def _from_int8_cache(self, cache: Path) -> tuple[Any, Any] | None:
+        """The int8 model from its cached weights (the bfloat16 linear weights are not read), or
+        None when quantization is not int8-dynamic or there is no usable int8 cache."""
+        path = int8_weights.cache_file(cache)
+        if self.settings.quantization != "int8-dynamic" or not path.is_file():
+            return None
+        try:
+            with _quiet_quantization():
+                model = int8_weights.load_model(cache, path, workers=torch.get_num_threads(),
+                                                phases=self.load_phases)
+        except (OSError, RuntimeError, KeyError, pickle.UnpicklingError) as error:
+            logger.warning("Ignoring the int8 cache %s (%s); quantizing again", path, error)
+            return None
+        return model, AutoTokenizer.from_pretrained(cache, local_files_only=True)
 
     def _torch_dtype(self) -> Any:
         return {"bfloat16": torch.bfloat16, "float32": torch.float32, "auto": "auto"}[self.settings.dtype]
@@ -291,7 +317,7 @@ def _quantized(model: Any, quantization: str, cache_dir: Path | None = None) -> 
     that decode several times faster on CPU than bfloat16 (bench/README.md, "Generation").
     Those kernels take float32 activations, so the rest of the model (embeddings, norms) is
     float32 too. With a `cache_dir` (the dequantized cache's folder) the int8 weights are saved
-    there once and read back on later starts instead of being quantized again.
+    there once; later starts read them directly (`TransformersGenerator._load_weights`).
     """
     if quantization == "none":
         return model
@@ -299,85 +325,20 @@ def _quantized(model: Any, quantization: str, cache_dir: Path | None = None) -> 
         return _int4_weight_only(model)
     if quantization != "int8-dynamic":
         raise ValueError(f"unknown quantization {quantization!r}")
-    cache_file = None
-    if cache_dir is not None and cache_dir.is_dir():
-        cache_file = cache_dir / f"int8-dynamic-torch-{torch.__version__}.pt"
-    with warnings.catch_warnings():
-        # torch deprecates its eager quantization API in favour of torchao (an optional extra
-        # here), and torch.load warns about the storages inside quantized tensors.
-        warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning, UserWarning))
-        if cache_file is not None and cache_file.is_file():
-            try:
-                return _int8_from_cache(model, cache_file)
-            except (OSError, RuntimeError, KeyError, pickle.UnpicklingError) as error:
-                logger.warning("Ignoring the int8 cache %s (%s); quantizing again", cache_file, error)
-        model = _int8_quantize(model)
-        if cache_file is not None:
-            _save_int8(model, cache_file)
+    with _quiet_quantization():
+        model = int8_weights.quantize(model)
+        if cache_dir is not None and cache_dir.is_dir():
+            int8_weights.save(model, int8_weights.cache_file(cache_dir))
     return model
 
 
-def _linear_names(model: Any) -> list[str]:
-    # Names only: holding the modules themselves would keep every float32 copy alive to the end.
-    return [name for name, module in model.named_modules() if type(module) is torch.nn.Linear]
-
-
-def _replace(model: Any, name: str, build: Any) -> None:
-    parent_name, _, child = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, build(getattr(parent, child)))
-
-
-def _int8_quantize(model: Any) -> Any:
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
-    from torch.ao.quantization import per_channel_dynamic_qconfig
-
-    def quantize(linear: Any) -> Any:
-        linear.qconfig = per_channel_dynamic_qconfig
-        return DynamicInt8Linear.from_float(linear.to(torch.float32))
-
-    # Layer by layer, not torch's quantize_dynamic on a float32 copy of the whole model: that
-    # would hold every weight in float32 at once (about 10 GB peak for 1.5B parameters).
-    for name in _linear_names(model):
-        _replace(model, name, quantize)
-    return model.to(torch.float32)
-
-
-def _int8_from_cache(model: Any, cache_file: Path) -> Any:
-    """Empty int8 layers in place of the linear ones, filled from the cache (no re-quantizing)."""
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
-
-    # weights_only: plain tensors and dtypes only, never arbitrary pickled objects.
-    saved = torch.load(cache_file, weights_only=True)
-    names = _linear_names(model)
-    if sorted(saved) != sorted(names):
-        raise KeyError("its layers do not match the model's")
-
-    def restore(name: str) -> Any:
-        def build(linear: Any) -> Any:
-            layer = DynamicInt8Linear(linear.in_features, linear.out_features,
-                                      bias_=linear.bias is not None, dtype=torch.qint8)
-            layer.load_state_dict(saved.pop(name))
-            return layer
-        return build
-
-    for name in names:
-        _replace(model, name, restore(name))
-    return model.to(torch.float32)
-
-
-def _save_int8(model: Any, cache_file: Path) -> None:
-    """Write every int8 layer's state atomically next to the dequantized cache; failure only costs speed."""
-    layers = {name: module.state_dict() for name, module in model.named_modules()
-              if type(module).__module__.startswith("torch.ao.nn.quantized.dynamic")}
-    partial = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.partial")
-    try:
-        torch.save(layers, partial)
-        os.replace(partial, cache_file)
-    except OSError as error:
-        logger.warning("Could not cache the int8 weights in %s: %s", cache_file, error)
-    finally:
-        partial.unlink(missing_ok=True)
+@contextlib.contextmanager
+def _quiet_quantization() -> Iterator[None]:
+    """torch deprecates its eager quantization API in favour of torchao (an optional extra
+    here), and torch.load warns about the storages inside quantized tensors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning, UserWarning))
+        yield
 
 
 def _int4_weight_only(model: Any) -> Any:
@@ -399,24 +360,8 @@ def _int4_weight_only(model: Any) -> Any:
         return model
     # set_inductor_config only tunes torch.compile, which this backend does not use.
     quantize_(model.to(torch.bfloat16), PrototypeInt4WeightOnlyConfig(group_size=128, set_inductor_config=False))
-    _release_freed_memory()
+    int8_weights.release_freed_memory()
     return model
-
-
-def _release_freed_memory() -> None:
-    """Hand the replaced bfloat16 weights' memory back to the system (glibc keeps it otherwise).
-
-    Measured on the default model: resident memory after int4 quantization 11.2 GB, 8.1 GB after
-    this. A no-op where glibc's malloc_trim is missing.
-    """
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 class _Cancelled(StoppingCriteria):
