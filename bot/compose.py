@@ -55,7 +55,8 @@ _LEANS_BACK = re.compile(
     r"(?:(?:most|more|very|also|usually|often|especially)\s+){0,2}"
     r"(it|its|this|these|that|those|they|their|such|both|and|but|so|then|therefore|thus|"
     r"as a result|in this case|exactly because|because of this|there is also|to do this|for this)\b"
-    r"|^\w+(?:\s+\w+)?\s+(?:then|them|those)\b", re.IGNORECASE)  # "A phlebologist then...", "Choose only those"
+    r"|^\w+(?:\s+\w+)?\s+(?:then|them|those)\b"  # "A phlebologist then...", "Choose only those"
+    r"|^the (?:aim|goal|purpose|point) (?:is|of)\b", re.IGNORECASE)  # "The aim is to relieve..."
 # "It is recommended to use herbal teas." names no antecedent: its "it" is the expletive one.
 _EXPLETIVE = re.compile(r"^it is (?:\w+ )?(?:recommended|necessary|important|useful|worth|best|"
                         r"advisable|compulsory|essential|good|better)\b", re.IGNORECASE)
@@ -243,21 +244,41 @@ def select_evidence(
     question: str, shown: list[Passage], embedder: "Embedder", *, max_units: int = 4,
     margin: float = 0.5, floor: float = 0.3, other_margin: float | None = 0.25,
     focus: str | None = None, topic: np.ndarray | None = None,
-    retrieval_scores: list[float] | None = None,
+    retrieval_scores: list[float] | None = None, nexts: dict[int, int] | None = None,
+    brought: int = 0,
 ) -> list[Evidence]:
     """The units that answer `question`, most relevant first; [] when none does.
+
+    `nexts` maps a passage number to the number of the source's next passage; the last
+    `brought` of `shown` were appended by `with_following` for that alone and are not chosen on
+    their own (`retrieval_scores` covers the retrieved ones only). The chunker
+    can cut a paragraph between a claim and the sentence that completes it ("...an ultrasound of
+    the veins, Doppler or scanning." | "A phlebologist then prescribes treatment."): a unit that
+    ends its passage may bring the first new unit of the next one, which is then cited (and
+    shown) too; such a passage is never chosen on its own.
 
     `focus`: what a follow-up itself asks, when `question` is it searched together with the
     previous question ("Why do my calves cramp at night? Is that dangerous in pregnancy?"): its
     words and its kind of answer count double, so the answer is about pregnancy, not night.
     """
+    nexts = nexts or {}
+    followers_only = set(range(len(shown) - brought + 1, len(shown) + 1))
+    if retrieval_scores is not None and brought:
+        # A follower-only passage scores as the one it follows, not as retrieval ranked it.
+        behind = {after: retrieval_scores[before - 1] for before, after in nexts.items()
+                  if before <= len(retrieval_scores)}
+        retrieval_scores = [*retrieval_scores[:len(shown) - brought],
+                            *(behind.get(n, min(retrieval_scores)) for n in sorted(followers_only))]
     scored = score_units(question, shown, embedder, focus=focus, topic=topic,
                          retrieval_scores=retrieval_scores)
     if scored is None:
         return []
     candidates, scores, vectors = scored.candidates, scored.scores, scored.vectors
-    best = max(scores)
-    best_passage = candidates[int(np.argmax(scores))][0]
+    primary = [number not in followers_only for number, _, _ in candidates]
+    if not any(primary):
+        return []
+    best = max(score for score, ok in zip(scores, primary) if ok)
+    best_passage = candidates[max((i for i in range(len(scores)) if primary[i]), key=scores.__getitem__)][0]
 
     def eligible(index: int) -> bool:
         # Another passage is cited only for a unit nearly as good as the best: each passage
@@ -270,16 +291,17 @@ def select_evidence(
         score = scores[index]
         if len(chosen) == max_units or score < max(best - margin, floor):
             break
-        if not eligible(index):
+        if not primary[index] or not eligible(index):
             continue
         if any(float(vectors[1 + index] @ vectors[1 + other]) > _DUPLICATE_COSINE for other in chosen):
             continue
         chosen.append(int(index))
-    items = _listed_causes(focus or question, shown, candidates)
+    items = [i for i in _listed_causes(focus or question, shown, candidates) if primary[i]]
     if items:
         return [Evidence(candidates[i][0], _item_claim(candidates[i][1]), round(scores[i], 3))
                 for i in items]
-    chosen = _with_followers(chosen, candidates, scores, max(best - _FOLLOWER_MARGIN, floor))
+    chosen = _with_followers(chosen, candidates, scores, max(best - _FOLLOWER_MARGIN, floor),
+                             nexts, shown)
     chosen = _within_sentences(chosen, candidates, _MAX_SENTENCES)
     # Most relevant first: the reader meets the answer before its context.
     return [Evidence(candidates[i][0], candidates[i][1], round(scores[i], 3)) for i in chosen]
@@ -289,6 +311,23 @@ def select_evidence(
 _CAUSES_HEADING = re.compile(r"\b(causes?|reasons?)\b", re.IGNORECASE)
 _MIN_ITEMS = 3
 _MAX_ITEMS = 6  # one shown sentence each: within the answer's six (_MAX_SENTENCES)
+
+
+def with_following(shown: list[Passage], following: list[Passage | None]
+                   ) -> tuple[list[Passage], dict[int, int]]:
+    """`shown` and, after them, each one's next passage in the source (`following`, from the
+    retriever) that is not shown already; and which number follows which (1-based)."""
+    extended = list(shown)
+    nexts: dict[int, int] = {}
+    for number, successor in enumerate(following, start=1):
+        if successor is None:
+            continue
+        ids = [p.id for p in extended]
+        if successor.id not in ids:
+            extended.append(successor)
+            ids.append(successor.id)
+        nexts[number] = ids.index(successor.id) + 1
+    return extended, nexts
 
 
 def _listed_causes(question: str, shown: list[Passage], candidates: list) -> list[int]:
@@ -360,24 +399,67 @@ def _starts_item(unit: str) -> bool:
     return _is_heading(split_sentences(unit)[0])
 
 
-def _with_followers(chosen: list[int], candidates: list, scores: list[float], threshold: float
+def _with_followers(chosen: list[int], candidates: list, scores: list[float], threshold: float,
+                    nexts: dict[int, int] | None = None, shown: list[Passage] | None = None
                     ) -> list[int]:
     """Each chosen unit followed by the next one of its passage when that one goes on about the
     same thing: "Sitting or standing work. Both can cause night cramps." is the claim, "In the
     case of sedentary work, immobility slows the blood circulation..." the why of it. The same
-    idea as a sentence window (LlamaIndex's SentenceWindowNodeParser), over units, not tokens."""
+    idea as a sentence window (LlamaIndex's SentenceWindowNodeParser), over units, not tokens.
+    `nexts` maps a passage number to its follower-only next passage (select_evidence)."""
     out: list[int] = []
     added = 0
     for index in chosen:
+        index = _completed(index, candidates, nexts or {})
         out.append(index)
-        follower = index + 1
-        if (added < _MAX_FOLLOWERS and follower < len(candidates) and follower not in chosen
-                and follower not in out and candidates[follower][0] == candidates[index][0]
-                and not _starts_item(candidates[follower][1])
-                and (scores[follower] >= threshold or _starts_item(candidates[index][1]))):
+        follower = _next_unit(index, candidates, nexts or {}, shown or [])
+        # A sentence the chunker cut off from the unit ("A phlebologist then...") would have
+        # been part of it: it comes whatever its own score.
+        cut_off = follower is not None and candidates[follower][0] != candidates[index][0]
+        if (follower is not None and added < _MAX_FOLLOWERS and follower not in chosen
+                and follower not in out and not _starts_item(candidates[follower][1])
+                and (scores[follower] >= threshold or _starts_item(candidates[index][1]) or cut_off)):
             out.append(follower)
             added += 1
     return out
+
+
+def _ends_passage(index: int, candidates: list) -> bool:
+    return index + 1 >= len(candidates) or candidates[index + 1][0] != candidates[index][0]
+
+
+def _completed(index: int, candidates: list, nexts: dict[int, int]) -> int:
+    """The same unit as the next chunk holds it, when the chunk cut it short: "...Doppler or
+    scanning." is "...Doppler or scanning. A phlebologist then prescribes treatment." there."""
+    number, unit = candidates[index][0], candidates[index][1]
+    if not _ends_passage(index, candidates) or number not in nexts:
+        return index
+    for k, (other, longer, _) in enumerate(candidates):
+        if other == nexts[number] and longer != unit and longer.startswith(unit):
+            return k
+    return index
+
+
+def _next_unit(index: int, candidates: list, nexts: dict[int, int], shown: list[Passage]
+               ) -> int | None:
+    """The unit after candidate `index` in its passage; when it ends its passage, the first unit
+    of the source's next passage that this one does not hold, if it leans back on it."""
+    number = candidates[index][0]
+    if not _ends_passage(index, candidates):
+        return index + 1
+    if number not in nexts:
+        return None
+    held, after = shown[number - 1].text, shown[nexts[number] - 1].text
+    # Where this unit ends in the next chunk (they overlap), or its start when they only touch.
+    end = after.find(candidates[index][1])
+    rest = after[end + len(candidates[index][1]):] if end >= 0 else after
+    for k, (other, unit, about) in enumerate(candidates):
+        if other == nexts[number] and unit not in held:
+            # Only the sentence right after it, and no question of the source's own between
+            # them ("Why do swimmers cramp?" "This is due to..." is not about vitamins).
+            adjacent = about == unit and rest.lstrip().startswith(unit)
+            return k if adjacent and _LEANS_BACK.match(unit) else None
+    return None
 
 
 _CENTRE_WEIGHT = 1.0  # 0.5 / 0.8 / 1.0 / 1.2 measured on dev: precision rose up to 1.0, flat after

@@ -17,7 +17,7 @@ from bot import texts
 from bot.answer import Answer, Citation, RetrievedPassage, Timings
 from bot.errors import CrampbotError
 from bot.events import BotEvent, Delta, Done, Retrieved, Status
-from bot.compose import compose_answer, select_evidence, topic_vector
+from bot.compose import compose_answer, select_evidence, topic_vector, with_following
 from bot.extractive import extractive_answer
 from bot.gaps import note_gap
 from bot.generation.base import Generator
@@ -235,13 +235,17 @@ class CrampBot:
                   lang: str, focus: str | None = None) -> Generator_[BotEvent, None, Answer]:
         """The source sentences that answer the question, after the model's checked lead."""
         checks = self.settings.answer
-        shown = [r.passage for r in context]
+        # The retrieved passages, then the chunk after each, whose first sentence may complete
+        # a chosen one (bot/compose.py, with_following); it is cited and shown only then.
+        retrieved = [r.passage for r in context]
+        shown, nexts = with_following(retrieved, self.retriever.following(retrieved))
         # The search text, not a Russian message: it is English and normalized to the corpus's words.
         evidence = select_evidence(search_text, shown, self.retriever.embedder,
                                    max_units=checks.max_evidence, margin=checks.evidence_margin,
                                    floor=checks.evidence_floor,
                                    other_margin=checks.evidence_other_margin, focus=focus,
-                                   topic=self.topic, retrieval_scores=[r.score for r in context])
+                                   topic=self.topic, retrieval_scores=[r.score for r in context],
+                                   nexts=nexts, brought=len(shown) - len(retrieved))
         if not evidence:
             return self._decline(question, results, timings, started, lang)
         lead = Lead("", [])
@@ -380,8 +384,12 @@ class CrampBot:
                      supporting_sentence=c.supporting_sentence)
             for c in grounded.citations
         ]
+        # A chunk cited for the sentence that completes a retrieved one is shown with them.
+        given = {r.passage.id for r in results}
+        brought = [RetrievedPassage(c.passage, score=0.0, dense_score=0.0)
+                   for c in grounded.citations if c.passage.id not in given]
         return Answer(
-            question=question, text=grounded.text, citations=citations, retrieved=results,
+            question=question, text=grounded.text, citations=citations, retrieved=results + brought,
             verified_fraction=grounded.verified_fraction, timings=timings,
             disclaimer=texts.t("DISCLAIMER", lang), lang=lang,
         )

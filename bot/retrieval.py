@@ -249,6 +249,16 @@ class PassageRetriever:
         ranked = sorted(best.values(), key=lambda r: r.score, reverse=True)
         return ranked[:k], total_ms
 
+    def following(self, passages: list[Passage]) -> list[Passage | None]:
+        """Each passage's successor in its source and section (the chunk after it), or None."""
+        index = self.load()
+        out: list[Passage | None] = []
+        for passage in passages:
+            later = [p for p in index.passages if p.source == passage.source
+                     and p.section == passage.section and p.raw_start > passage.raw_start]
+            out.append(min(later, key=lambda p: p.raw_start, default=None))
+        return out
+
     def relevance(self, results: list[RetrievedPassage]) -> float:
         """The gate's signal: how well the best passage matches (calibrated by `crampbot calibrate`)."""
         return max((r.dense_score for r in results), default=0.0)

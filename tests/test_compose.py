@@ -153,3 +153,26 @@ def test_a_right_now_question_gets_first_aid_not_prevention(embedder):
                              embedder, retrieval_scores=[1.0, 1.0])
     assert chosen[0].number == 2
     assert not any("prevent" in unit.text or "diet" in unit.text for unit in chosen)
+
+
+def test_a_sentence_the_chunker_cut_off_comes_with_its_unit_from_the_next_chunk(embedder):
+    from bot.compose import with_following
+
+    veins = passage("In addition, muscle cramps can occur in chronic venous insufficiency. Before you "
+                    "start treatment, it is recommended to do an ultrasound of the veins, Doppler or "
+                    "scanning.", section="Why the calves cramp", pid="t#8", start=5000)
+    after = passage("A phlebologist then prescribes treatment. In some cases, pain in the calf is a "
+                    "signal of a blood pressure disorder.", section="Why the calves cramp", pid="t#9",
+                    start=5160)
+    question = "What tests do I need for venous insufficiency cramps?"
+    alone = select_evidence(question, [veins], embedder, retrieval_scores=[1.0])
+    assert not any("phlebologist" in unit.text for unit in alone)
+    shown, nexts = with_following([veins], [after])
+    assert [p.id for p in shown] == ["t#8", "t#9"] and nexts == {1: 2}
+    chosen = select_evidence(question, shown, embedder, retrieval_scores=[1.0], nexts=nexts, brought=1)
+    texts = [unit.text for unit in chosen]
+    ultrasound = next(k for k, text in enumerate(texts) if "ultrasound" in text)
+    assert texts[ultrasound + 1] == "A phlebologist then prescribes treatment."
+    assert chosen[ultrasound + 1].number == 2
+    # The next chunk is only a follower: its blood-pressure sentence is never chosen on its own.
+    assert not any("blood pressure" in text for text in texts)

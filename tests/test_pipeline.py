@@ -226,3 +226,14 @@ def test_a_rewrite_that_answers_instead_of_asking_is_not_searched(make_bot):
     answer = bot.ask("which doctor should I see for that?", history)
     assert answer.standalone_question is None  # the previous question is searched with it
     assert not answer.declined and re.search(r"phlebolog|ultrasound|doppler", answer.text, re.I)
+
+
+def test_a_sentence_in_the_next_chunk_completes_the_answer_and_its_chunk_is_shown(make_bot):
+    # "...an ultrasound of the veins, Doppler or scanning." ends a chunk; "A phlebologist then
+    # prescribes treatment." opens the next one, which retrieval did not rank among the shown.
+    bot = make_bot(settings=None)
+    answer = bot.ask("which doctor do I go to if my calf cramps come from bad veins?")
+    assert not answer.error and not answer.declined, answer.text
+    assert "phlebologist" in answer.text.lower()
+    cited = {c.passage.id for c in answer.citations}
+    assert cited <= {r.passage.id for r in answer.retrieved}
