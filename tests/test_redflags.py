@@ -46,6 +46,13 @@ URGENT = {
         "тяжело дышать после того как опухла нога",
         "мне не хватает воздуха и болит в груди",
     ],
+    "seizure_unresponsive": [
+        "My wife is convulsing all over and not responding to me",
+        "he had a seizure after the cramps and now he won't wake up",
+        "my son is shaking and jerking on the floor and not responding",
+        "Мама без сознания, перед этим у неё сводило ноги",
+        "ребенка трясет судорогами все тело, что делать",
+    ],
     "leg_ischaemia": [
         "My foot has gone cold and white and I can't feel a pulse",
         "my leg suddenly turned pale and numb and it hurts like hell",
@@ -166,6 +173,10 @@ URGENT = {
 
 # What people ordinarily ask a cramp assistant; none of these describes an emergency.
 ORDINARY = [
+    "My calf cramps do not respond to stretching anymore",
+    "Нога не реагирует на массаж, судорога долго не проходит",
+    "I get shaking legs and cramps all over after a long run",
+    "Всё тело болит после тренировки и икры сводит",
     "I'm confused about whether heat or cold helps a cramp",
     "в жару сводит икры, путаю, что лучше: тепло или холод?",
     "I ate something in the morning and got cramps in the evening",
