@@ -67,6 +67,7 @@ _SYNONYM_GROUPS = {
     "coffee": "coffee caffeine",
     "sweat": "sweat perspiration",
     "eat": "eat diet food meal menu",
+    "swim": "swim swimmer",  # "when swimming" asks what "Why do swimmers...?" answers
 }
 COMMON_WORDS = {"cramp", "calf", "leg", "muscl", "pain", "caus", "help", "lead", "occur", "result"}
 _NEGATIONS = {"not", "no", "never", "cannot", "nor", "none"}

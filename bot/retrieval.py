@@ -6,6 +6,7 @@ be swapped in. Scores travel in each Document's metadata.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -45,6 +46,7 @@ _STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | _CONVERSATIONAL
 # Dense candidates fetched before fusion: the whole corpus is small, so this covers it; on a big
 # corpus a passage that only BM25 finds gets its dense score from this list or counts as 0.
 _DENSE_CANDIDATES = 50
+ALSO_DISCOUNT = 0.05
 
 
 def bm25_tokens(text: str) -> list[str]:
@@ -235,13 +237,17 @@ class PassageRetriever:
                    ) -> tuple[list[RetrievedPassage], float]:
         """Top passages for any of `queries` (a follow-up with and without the previous
         question): each passage at its best score over them, the milliseconds of all searches.
-        Scores of one fusion method over one index compare across queries."""
+        Scores of one fusion method over one index compare across queries; the first query is
+        the main one, the others' scores pay ALSO_DISCOUNT (a follow-up's own words alone, "which
+        doctor should I see?", also find "doctors separate this phenomenon...")."""
         k = k or self.settings.retrieval.top_k
         best: dict[str, RetrievedPassage] = {}
         total_ms = 0.0
-        for query in dict.fromkeys(queries):
+        for number, query in enumerate(dict.fromkeys(queries)):
             results, ms = self.search(query, k)
             total_ms += ms
+            if number:
+                results = [dataclasses.replace(r, score=r.score - ALSO_DISCOUNT) for r in results]
             for result in results:
                 kept = best.get(result.passage.id)
                 if kept is None or result.score > kept.score:
