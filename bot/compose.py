@@ -97,6 +97,9 @@ _RELIEF = re.compile(r"\b(massage\w*|strok\w*|tapping|bath\w*|warm water|compres
 _PREVENTION = re.compile(r"\b(prevent\w*|recurr\w*|course of|diet|menu)\b", re.IGNORECASE)
 
 
+_ASKS_WHY = _INTENTS[0][0]
+
+
 def _intent_cues(question: str) -> list[re.Pattern[str]]:
     if _RELIEF_NOW.search(question):
         return [_RELIEF]
@@ -337,7 +340,7 @@ def _listed_causes(question: str, shown: list[Passage], candidates: list) -> lis
     not (an "elderly" or "atherosclerosis" question wants its own item, not the list); [] when
     no shown section is such a list. Scoring sentence by sentence picked the two items that
     repeat the question's words ("at night") and the introduction, never the list."""
-    if not _INTENTS[0][0].search(question):
+    if not _ASKS_WHY.search(question):
         return []
     asked = content_words(question) - COMMON_WORDS
     for section in dict.fromkeys(p.section for p in shown if p.section and p.section != p.title):
@@ -411,6 +414,8 @@ def _with_followers(chosen: list[int], candidates: list, scores: list[float], th
     added = 0
     for index in chosen:
         index = _completed(index, candidates, nexts or {})
+        if index in out:  # two chosen units can end as the same completed one
+            continue
         out.append(index)
         follower = _next_unit(index, candidates, nexts or {}, shown or [])
         # A sentence the chunker cut off from the unit ("A phlebologist then...") would have

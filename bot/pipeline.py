@@ -54,6 +54,7 @@ class CrampBot:
         self._topic: tuple | None = None  # (the index it was read from, its topic vector)
         self._rare: tuple | None = None  # (the index it was read from, its RareTerms)
         self._memories: dict[str, TranslationMemory] = {}  # reply language -> its renderings
+        self._language_lock = threading.Lock()
         self._translators: dict[str, BackgroundTranslator] = {}
         self._asking = 0  # questions being answered now: background rendering waits for none
         self._asking_lock = threading.Lock()
@@ -108,15 +109,17 @@ class CrampBot:
         return self._topic[1]
 
     def _memory(self, lang: str) -> TranslationMemory:
-        if lang not in self._memories:
-            self._memories[lang] = memory_for(self.settings, lang)
-        return self._memories[lang]
+        with self._language_lock:  # two first Russian questions must share one memory
+            if lang not in self._memories:
+                self._memories[lang] = memory_for(self.settings, lang)
+            return self._memories[lang]
 
     def _translator(self, memory: TranslationMemory) -> BackgroundTranslator:
-        if memory.lang not in self._translators:
-            self._translators[memory.lang] = BackgroundTranslator(
-                memory, lambda: self.generator, busy=lambda: self._asking > 0)
-        return self._translators[memory.lang]
+        with self._language_lock:  # and one background translator
+            if memory.lang not in self._translators:
+                self._translators[memory.lang] = BackgroundTranslator(
+                    memory, lambda: self.generator, busy=lambda: self._asking > 0)
+            return self._translators[memory.lang]
 
     @property
     def model_ready(self) -> bool:
@@ -275,7 +278,11 @@ class CrampBot:
         render_lead = None
         if self.settings.answer.lead_translation == "model":
             def render_lead(sentence: str) -> tuple[str, list[str]]:
-                return translate_sentence(self.generator, sentence, lang, memory.example())
+                try:
+                    return translate_sentence(self.generator, sentence, lang, memory.example())
+                except Exception:  # the checked English answer is ready: keep its lead in English
+                    log.exception("rendering the lead failed")
+                    return "", ["the model failed"]
         answer, missing = localize_answer(answer, memory, has_lead=not answer.extractive,
                                           render_lead=render_lead,
                                           max_untranslated=self.settings.answer.max_untranslated)

@@ -112,8 +112,9 @@ def search_query(
     if normalize:
         english = _in_corpus_words(text, standalone, settings)
         if own:
-            previous = _in_corpus_words(plain_text_for_retrieval(history[-1][0]), None, settings)
-            anchored = f"{_in_corpus_words(own, None, settings)} {topic_words(previous, settings)}"
+            earlier = plain_text_for_retrieval(history[-1][0])[:_HISTORY_CHARS]
+            topic = topic_words(_in_corpus_words(earlier, None, settings), settings)
+            anchored = f"{_in_corpus_words(own, None, settings)} {topic}"
             also = (anchored.strip(),) if anchored.strip() else ()
     return SearchQuery(text=english.strip() or text, standalone_question=standalone,
                        rewrite_ms=rewrite_ms, follow_up=follow_up, also=also)
@@ -150,6 +151,7 @@ def topic_words(text: str, settings: Settings) -> str:
     what its question asked ("What causes leg cramps when swimming?" -> "leg cramps")."""
     key = corpus_stamp(settings.corpus)
     if key not in _COMMON_WORDS:
+        _COMMON_WORDS.clear()  # one corpus at a time: a changed source replaces the entry
         _COMMON_WORDS[key] = _common_words(settings.corpus)
     common = _COMMON_WORDS[key]
     words = [w for w in _WORD.findall(text) if set(bm25_tokens(w)) & common]

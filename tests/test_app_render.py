@@ -307,3 +307,14 @@ def test_page_greets_with_the_disclaimer_and_names_its_controls(fake_settings):
     assert head.count("<script>") == 1 and head.count("</script>") == 1
     assert '"waiting": "' + labels.WAITING + '"' in head  # the script's labels, filled in
     assert '"ru": {"examples": "' in head
+
+
+def test_the_loading_note_follows_a_load_under_way_not_a_missing_model():
+    from types import SimpleNamespace
+
+    from web.chat import _loading
+
+    assert not _loading(SimpleNamespace(model_ready=False, model_loading=False))  # nothing loads
+    assert _loading(SimpleNamespace(model_ready=False, model_loading=True))
+    assert not _loading(SimpleNamespace(model_ready=True, model_loading=False))
+    assert _loading(SimpleNamespace(model_ready=False))  # a bot without the flag: until ready

@@ -232,8 +232,12 @@ def test_a_sentence_in_the_next_chunk_completes_the_answer_and_its_chunk_is_show
     # "...an ultrasound of the veins, Doppler or scanning." ends a chunk; "A phlebologist then
     # prescribes treatment." opens the next one, which retrieval did not rank among the shown.
     bot = make_bot(settings=None)
-    answer = bot.ask("which doctor do I go to if my calf cramps come from bad veins?")
+    question = "which doctor do I go to if my calf cramps come from bad veins?"
+    answer = bot.ask(question)
     assert not answer.error and not answer.declined, answer.text
     assert "phlebologist" in answer.text.lower()
-    cited = {c.passage.id for c in answer.citations}
-    assert cited <= {r.passage.id for r in answer.retrieved}
+    # The two sentences come from two chunks, and both chunks are shown with the answer.
+    ultrasound = {c.passage.id for c in answer.citations if "ultrasound" in c.passage.text}
+    phlebologist = {c.passage.id for c in answer.citations if "phlebologist" in c.passage.text.lower()}
+    assert ultrasound and phlebologist and not ultrasound & phlebologist
+    assert ultrasound | phlebologist <= {r.passage.id for r in answer.retrieved}

@@ -399,7 +399,10 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
             return
         turn = voted_turn(history, vote.index)
         if turn is not None:
-            feedback.record(turn.answer, rating_from_vote(vote.liked), surface, turn.answer_id)
+            try:
+                feedback.record(turn.answer, rating_from_vote(vote.liked), surface, turn.answer_id)
+            except Exception:  # Redis or the disk down: the vote is lost, the chat goes on
+                log.exception("vote not recorded: the feedback store failed")
 
     hidden = {"api_visibility": "private"}  # the page's own plumbing, not a public API
     asked = [

@@ -240,7 +240,8 @@ class TransformersGenerator:
             with _quiet_quantization():
                 model = int8_weights.load_model(cache, path, workers=torch.get_num_threads(),
                                                 phases=self.load_phases)
-        except (OSError, RuntimeError, KeyError, pickle.UnpicklingError) as error:
+        except (OSError, RuntimeError, KeyError, ValueError, ImportError,
+                pickle.UnpicklingError) as error:
             logger.warning("Ignoring the int8 cache %s (%s); quantizing again", path, error)
             return None
         return model, AutoTokenizer.from_pretrained(cache, local_files_only=True)
