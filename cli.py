@@ -104,14 +104,18 @@ def cmd_feedback_summary(args: argparse.Namespace) -> int:
 
 def cmd_gaps(args: argparse.Namespace) -> int:
     from bot.errors import ConfigError
-    from bot.gaps import format_groups, gaps_path, group_gaps, read_gaps
+    from bot.gaps import format_groups, gaps_path, group_gaps, prune_gaps, read_gaps
     from index.embedding import load_embedder
 
     settings = _settings(args)
     path = Path(args.log) if args.log else gaps_path(settings)
     if path is None:
-        raise ConfigError("The gaps log is off (answer.gaps_log is empty); pass --log PATH.")
-    records = read_gaps(path) if path.is_file() else []
+        raise ConfigError("The gaps log is off (answer.gaps_log_enabled is false or "
+                          "answer.gaps_log is empty); pass --log PATH.")
+    retention = settings.answer.gaps_retention_days
+    if not args.log:  # the clinic's own log: its retention is applied; a file given is only read
+        prune_gaps(path, retention)
+    records = read_gaps(path, retention) if path.is_file() else []
     groups = group_gaps(records, load_embedder(settings.embedding), args.threshold) if records else []
     groups = [group for group in groups if group.count >= args.min_count]
     if args.json:

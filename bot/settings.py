@@ -198,10 +198,21 @@ class AnswerSettings(BaseModel):
     extractive_fallback: bool = Field(
         True, description="Answer with cited source sentences when too little is verified."
     )
+    gaps_log_enabled: bool = Field(
+        False,
+        description="Keep visitors' declined questions and thumbs-down answers in gaps_log (emails "
+        "and phone numbers replaced) for `crampbot gaps`. Off by default: no visitor's words are "
+        "stored unless the clinic turns this on.",
+    )
     gaps_log: Path | None = Field(
         Path("gaps") / "gaps.jsonl",
-        description="Log of declined questions (JSON Lines, emails and phone numbers replaced) "
-        "that `crampbot gaps` groups, relative to data_dir unless absolute; empty turns it off.",
+        description="Where the gaps log is kept (JSON Lines), relative to data_dir unless "
+        "absolute; empty keeps nothing even when gaps_log_enabled.",
+    )
+    gaps_retention_days: int = Field(
+        90, ge=1, le=3650,
+        description="Lines of the gaps log older than this many days are deleted when the log "
+        "is written to or read.",
     )
 
     lead_translation: Literal["none", "model"] = Field(

@@ -246,8 +246,12 @@ def test_an_evaluation_run_keeps_its_declines_out_of_the_gaps_log(eval_set, sett
                                                                   monkeypatch):
     import evals.runner as runner
 
-    assert settings.answer.gaps_log is not None  # on by default, for visitors' questions
+    from bot.gaps import gaps_path
+
+    logging = settings.answer.model_copy(update={"gaps_log_enabled": True})
+    settings = settings.model_copy(update={"answer": logging})  # a clinic that keeps the log
+    assert gaps_path(settings) is not None
     made = []
     monkeypatch.setattr(runner, "_make_bot", lambda s: made.append(s) or ScriptedBot())
     run_eval(eval_set, tmp_path / "r", settings, retrieval_only=True, limit=1, progress=False)
-    assert made and made[0].answer.gaps_log is None
+    assert made and gaps_path(made[0]) is None

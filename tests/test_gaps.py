@@ -88,25 +88,39 @@ def test_a_log_that_cannot_be_written_does_not_break_the_answer(make_bot, fake_s
                                                                  shared_retriever, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    answer = fake_settings.answer.model_copy(update={"gaps_log": blocker / "gaps.jsonl"})
+    answer = fake_settings.answer.model_copy(update={"gaps_log": blocker / "gaps.jsonl",
+                                                     "gaps_log_enabled": True})
     bot = make_bot(settings=fake_settings.model_copy(update={"answer": answer}))
     bot.retriever = shared_retriever
     reply = bot.ask(QUININE[0])
     assert reply.declined and not reply.error
 
 
-def test_an_empty_setting_turns_the_log_off():
+def test_the_log_is_off_unless_the_clinic_turns_it_on():
     from bot.gaps import gaps_path
     from bot.settings import load_settings
 
-    assert gaps_path(load_settings("default", answer={"gaps_log": ""})) is None
-    assert gaps_path(load_settings("default", data_dir="/srv/d")).as_posix() == "/srv/d/gaps/gaps.jsonl"
+    assert gaps_path(load_settings("default", data_dir="/srv/d")) is None
+    on = {"gaps_log_enabled": True}
+    assert gaps_path(load_settings("default", data_dir="/srv/d", answer=on)).as_posix() == \
+        "/srv/d/gaps/gaps.jsonl"
+    assert gaps_path(load_settings("default", answer={**on, "gaps_log": ""})) is None
+
+
+def test_declines_are_not_recorded_by_default(make_bot, fake_settings, shared_retriever,
+                                              tmp_path):
+    settings = fake_settings.model_copy(update={"data_dir": tmp_path})
+    assert not settings.answer.gaps_log_enabled
+    bot = make_bot(settings=settings)
+    bot.retriever = shared_retriever
+    assert bot.ask(QUININE[0]).declined
+    assert not (tmp_path / "gaps").exists()
 
 
 def test_declined_paraphrases_are_grouped_and_nothing_private_is_kept(
         make_bot, fake_settings, shared_retriever, tmp_path, capsys):
     log = tmp_path / "gaps.jsonl"
-    answer = fake_settings.answer.model_copy(update={"gaps_log": log})
+    answer = fake_settings.answer.model_copy(update={"gaps_log": log, "gaps_log_enabled": True})
     bot = make_bot(settings=fake_settings.model_copy(update={"answer": answer}))
     bot.retriever = shared_retriever
     answered = "How can I stretch my calf when a cramp starts?"
@@ -148,3 +162,42 @@ def test_grouping_keeps_unrelated_questions_apart(embedder):
 def test_gaps_on_a_missing_log_says_so(tmp_path, capsys):
     assert cli.main(["gaps", "--log", str(tmp_path / "none.jsonl")]) == 0
     assert "No declined questions" in capsys.readouterr().out
+
+
+def _line(ts: str, question: str) -> str:
+    return json.dumps({"ts": ts, "lang": "en", "reason": "no_sources", "question": question}) + "\n"
+
+
+def test_lines_past_the_retention_are_deleted_when_the_log_is_written(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    path = tmp_path / "gaps.jsonl"
+    now = datetime.now(timezone.utc)
+    old, recent = (now - timedelta(days=100)).isoformat(), (now - timedelta(days=10)).isoformat()
+    path.write_text(_line(old, "old one") + _line("not a time", "no time")
+                    + _line(recent, "recent one"), encoding="utf-8")
+    assert [r["question"] for r in read_gaps(path, retention_days=90)] == ["recent one"]
+    assert len(read_gaps(path)) == 3  # reading alone deletes nothing
+    assert record_gap(path, "new one", "en", "no_sources", retention_days=90)
+    assert [json.loads(line)["question"] for line in path.read_text().splitlines()] == [
+        "recent one", "new one"]
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_crampbot_gaps_prunes_the_configured_log(tmp_path, monkeypatch, capsys, embedder):
+    from datetime import datetime, timedelta, timezone
+
+    import index.embedding
+
+    path = tmp_path / "gaps" / "gaps.jsonl"
+    path.parent.mkdir()
+    now = datetime.now(timezone.utc)
+    path.write_text(_line((now - timedelta(days=31)).isoformat(), "an old quinine question")
+                    + _line(now.isoformat(), "Can dogs get leg cramps?"), encoding="utf-8")
+    monkeypatch.setenv("CRAMPBOT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CRAMPBOT_ANSWER__GAPS_LOG_ENABLED", "true")
+    monkeypatch.setenv("CRAMPBOT_ANSWER__GAPS_RETENTION_DAYS", "30")
+    monkeypatch.setattr(index.embedding, "load_embedder", lambda _: embedder)
+    assert cli.main(["gaps"]) == 0
+    assert "old quinine" not in capsys.readouterr().out
+    assert "old quinine" not in path.read_text(encoding="utf-8")
