@@ -20,6 +20,7 @@ rendered by bot/render.py.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -40,6 +41,7 @@ from pydantic import ValidationError  # noqa: E402
 
 from bot import render, texts  # noqa: E402
 from bot.errors import CrampbotError  # noqa: E402
+from bot.gaps import note_thumbs_down  # noqa: E402
 from bot.pipeline import CrampBot  # noqa: E402
 from bot.settings import Settings, load_settings  # noqa: E402
 from web.api import PREFIX as API_PREFIX, ApiMethods, api_router  # noqa: E402
@@ -115,6 +117,8 @@ def build_server(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | No
     limiter = limiter or state.ask_limiter
     feedback = feedback or FeedbackStore(feedback_path(settings), max_bytes=web.feedback_max_bytes,
                                          backups=web.feedback_backups, votes=state.votes)
+    if feedback.on_thumbs_down is None:  # the gaps log takes voted-down questions (when it is on)
+        feedback.on_thumbs_down = functools.partial(note_thumbs_down, settings)
     metrics = metrics or Metrics()
     slots = AnswerSlots(web.answer_concurrency, web.answer_queue)
     metrics.watch_queue(slots)

@@ -201,3 +201,86 @@ def test_crampbot_gaps_prunes_the_configured_log(tmp_path, monkeypatch, capsys, 
     assert cli.main(["gaps"]) == 0
     assert "old quinine" not in capsys.readouterr().out
     assert "old quinine" not in path.read_text(encoding="utf-8")
+
+
+# -- thumbs down -------------------------------------------------------------------------------
+
+def _logging_settings(fake_settings, log):
+    answer = fake_settings.answer.model_copy(update={"gaps_log": log, "gaps_log_enabled": True})
+    return fake_settings.model_copy(update={"answer": answer})
+
+
+def test_a_thumbs_down_is_logged_scrubbed_with_its_language(fake_settings, tmp_path):
+    from functools import partial
+
+    from bot.answer import Answer
+    from bot.gaps import note_thumbs_down
+    from web.feedback import FeedbackStore, answer_subject, rating_from_vote
+
+    log = tmp_path / "gaps.jsonl"
+    store = FeedbackStore(tmp_path / "fb.jsonl",
+                          on_thumbs_down=partial(note_thumbs_down, _logging_settings(fake_settings, log)))
+    asked = Answer(question="Почему сводит икры? пишите a@b.com, 8 (912) 345-67-89",
+                   text="Ответ [1].", lang="ru")
+    store.record(asked, "up", "chat", "a1")
+    assert not log.exists()  # a thumbs up is not a gap
+    store.record(asked, rating_from_vote(False), "chat", "a1")  # the chat's thumbs down
+    subject = {**answer_subject(asked), "question": "Other? a@b.com", "lang": "en"}
+    store.record(subject, "down", "api", "a2")  # the API's stored answer
+    store.record(Answer(question="Capital of France?", text="...", declined=True), "down", "api", "a3")
+    store.record(Answer(question="x" * 9000, text="too long", error=True), "down", "api", "a4")
+    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert [(r["reason"], r["lang"]) for r in lines] == [("thumbs_down", "ru"), ("thumbs_down", "en")]
+    assert lines[0]["question"] == "Почему сводит икры? пишите [email], [phone]"
+    assert "a@b.com" not in log.read_text(encoding="utf-8")
+
+
+def test_a_failing_log_keeps_the_vote(fake_settings, tmp_path, caplog):
+    from bot.answer import Answer
+    from web.feedback import FeedbackStore, read_feedback
+
+    def broken(subject):
+        raise OSError("disk full")
+
+    store = FeedbackStore(tmp_path / "fb.jsonl", on_thumbs_down=broken)
+    assert store.record(Answer(question="Why?", text="Because [1]."), "down", "chat", "a1")
+    assert [r["rating"] for r in read_feedback(tmp_path / "fb.jsonl").records] == ["down"]
+
+
+def _api(fake_settings, shared_retriever, settings):
+    from fastapi.testclient import TestClient
+
+    import app
+    from bot.generation.fake import FakeGenerator
+    from bot.pipeline import CrampBot
+
+    bot = CrampBot(settings, generator=FakeGenerator())
+    bot.retriever = shared_retriever
+    web = settings.web.model_copy(update={"allowed_hosts": ["testserver"]})
+    return TestClient(app.build_server(bot, settings.model_copy(update={"web": web})))
+
+
+@pytest.mark.parametrize("blocked", [False, True])
+def test_a_thumbs_down_through_the_api_is_logged_and_a_broken_log_keeps_the_vote(
+        fake_settings, shared_retriever, tmp_path, blocked):
+    from web.feedback import read_feedback
+
+    log = tmp_path / "gaps.jsonl"
+    if blocked:
+        (tmp_path / "a-file").write_text("not a folder")
+        log = tmp_path / "a-file" / "gaps.jsonl"
+    settings = _logging_settings(fake_settings, log).model_copy(update={"data_dir": tmp_path})
+    with _api(fake_settings, shared_retriever, settings) as client:
+        asked = client.post("/api/v1/ask", json={
+            "question": "Why do my calves cramp at night? I am on +1 555-123-4567"}).json()
+        assert not asked["declined"]
+        voted = client.post("/api/v1/feedback", json={"answer_id": asked["answer_id"],
+                                                      "rating": "down"})
+    assert voted.status_code == 200 and voted.json() == {"recorded": True}
+    assert [r["rating"] for r in read_feedback(tmp_path / "feedback" / "feedback.jsonl").records
+            ] == ["down"]
+    if blocked:
+        return
+    (line,) = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert line["reason"] == "thumbs_down" and line["lang"] == "en"
+    assert line["question"] == "Why do my calves cramp at night? I am on [phone]"

@@ -509,3 +509,23 @@ def test_the_page_holds_votes_to_the_per_client_limit(fake_settings, shared_retr
         time.sleep(2)  # the second vote's event has run
         assert [r["question"] for r in read_feedback(log).records] == [NIGHT]
         assert page.locator("[data-testid=user]").nth(1).inner_text().strip() == SWIMMING
+
+
+def test_a_thumbs_down_in_the_page_lands_in_the_gaps_log_scrubbed(fake_settings, shared_retriever,
+                                                                  tmp_path, new_context):
+    """With answer.gaps_log_enabled, the chat's thumbs down logs the question (bot/gaps.py)."""
+    gaps = tmp_path / "gaps.jsonl"
+    settings = fake_settings.model_copy(update={"data_dir": tmp_path, "answer": (
+        fake_settings.answer.model_copy(update={"gaps_log": gaps, "gaps_log_enabled": True}))})
+    bot = CrampBot(settings, generator=FakeGenerator())
+    bot.retriever = shared_retriever
+    with serve_asgi_in_thread(app.build_server(bot, settings), timeout_s=300) as app_url:
+        page = new_context(DESKTOP).new_page()
+        page.goto(app_url + "/")
+        ask_in(page.main_frame, NIGHT + " Write to jo@example.org")
+        final_reply(page, 0)
+        settled(page)
+        page.get_by_role("button", name="Dislike", exact=True).first.click()
+        assert wait_for(lambda: gaps.is_file() and gaps.read_text(encoding="utf-8").strip())
+    (line,) = [json.loads(line) for line in gaps.read_text(encoding="utf-8").splitlines()]
+    assert line["reason"] == "thumbs_down" and line["question"] == NIGHT + " Write to [email]"

@@ -291,7 +291,7 @@ def test_feedback_on_an_api_answer_is_appended_without_personal_data(served):
     assert "testclient" not in line and "conversation" not in line  # who asked is not stored
     assert set(record) == {"time", "answer_id", "rating", "surface", "question", "answer",
                            "citations", "declined", "red_flag", "error", "extractive",
-                           "verified_fraction"}
+                           "verified_fraction", "lang"}
 
     unknown = client.post("/api/v1/feedback", json={"answer_id": "nope", "rating": "up"})
     assert unknown.status_code == 404 and unknown.json() == {"detail": texts.ANSWER_NOT_FOUND}

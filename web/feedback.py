@@ -5,7 +5,9 @@ time, and nothing about who asked: no IP address, no conversation id, no browser
 The first vote on an answer stores all of that; a changed or withdrawn vote appends a short
 line with only the answer id and the new rating, and a repeat of the same vote appends nothing.
 The summary counts the latest vote per answer. When the log would pass its size cap it is
-rotated (feedback.jsonl -> feedback.jsonl.1 -> ...), keeping a few old files.
+rotated (feedback.jsonl -> feedback.jsonl.1 -> ...), keeping a few old files. A stored thumbs
+down is also handed to `on_thumbs_down` (app.py: the gaps log, bot/gaps.py), whose failure never
+loses the vote.
 
 Which vote is an answer's first, a change or a repeat is remembered in `Votes`: this process's
 memory (`VoteMemory`, settings.web.state = "memory"), or Redis (web/state.py, "redis"), so
@@ -15,18 +17,21 @@ visitor's votes are spread over them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Callable, Literal, Protocol
 
 from filelock import FileLock
 
 from bot.answer import Answer
 from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 Rating = Literal["up", "down", "none"]
 Surface = Literal["widget", "chat", "api"]
@@ -69,6 +74,7 @@ def answer_subject(answer: Answer) -> dict:
         "error": answer.error,
         "extractive": answer.extractive,
         "verified_fraction": answer.verified_fraction,
+        "lang": answer.lang,
     }
 
 
@@ -123,8 +129,10 @@ class FeedbackStore:
     `max_bytes`."""
 
     def __init__(self, path: Path, max_bytes: int = 5_000_000, backups: int = 3,
-                 votes: Votes | None = None) -> None:
+                 votes: Votes | None = None,
+                 on_thumbs_down: Callable[[dict], None] | None = None) -> None:
         self.path = Path(path)
+        self.on_thumbs_down = on_thumbs_down  # given the answer_subject of each stored "down"
         self.max_bytes = max_bytes
         self.backups = backups
         self.votes = votes or VoteMemory()
@@ -140,9 +148,15 @@ class FeedbackStore:
         kind = self.votes.cast(answer_id, rating)
         if kind == "same":
             return None
-        record = (feedback_record(answer, rating, surface, answer_id) if kind == "first"
+        subject = answer if isinstance(answer, dict) else answer_subject(answer)
+        record = (feedback_record(subject, rating, surface, answer_id) if kind == "first"
                   else vote_change(rating, surface, answer_id))
         self.append(record)
+        if rating == "down" and self.on_thumbs_down is not None:
+            try:
+                self.on_thumbs_down(subject)
+            except Exception:  # the vote is stored; a second log must not undo that
+                log.exception("thumbs down stored, but its hook failed")
         return record
 
     def append(self, record: dict) -> None:
