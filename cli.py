@@ -122,6 +122,10 @@ def cmd_gaps(args: argparse.Namespace) -> int:
         print(json.dumps([group.to_dict() for group in groups], ensure_ascii=False, indent=2))
     else:
         print(format_groups(groups, path))
+    from bot.gaps_report import write_reports
+
+    written = write_reports(groups, path, Path(args.out) if args.out else path.parent)
+    print(f"Wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0
 
 
@@ -368,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="cosine similarity at which two questions are grouped "
                       f"(default: {DEFAULT_THRESHOLD})")
     gaps.add_argument("--json", action="store_true", help="print the groups as JSON")
+    gaps.add_argument("--out", metavar="DIR",
+                      help="where to write gaps.md, gaps.html and gaps.svg (default: the log's folder)")
     gaps.set_defaults(func=cmd_gaps)
     _add_sources_parser(sub, common)
     tr = sub.add_parser("translate-sources", parents=[common],

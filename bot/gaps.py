@@ -256,9 +256,10 @@ def group_gaps(records: list[dict], embedder: "Embedder",
 def format_groups(groups: list[GapGroup], path: Path) -> str:
     """The plain-text report of `crampbot gaps`."""
     if not groups:
-        return f"No declined questions to show from {path}."
+        return f"No declined or voted-down questions to show from {path}."
     total = sum(g.count for g in groups)
-    lines = [f"{total} declined questions in {len(groups)} groups ({path}), largest first:"]
+    lines = [f"{total} declined or voted-down questions in {len(groups)} groups ({path}), "
+             "largest first:"]
     for number, group in enumerate(groups, 1):
         languages = ", ".join(f"{lang} {n}" for lang, n in group.languages.most_common())
         variants = len(set(group.questions))

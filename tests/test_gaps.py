@@ -141,13 +141,50 @@ def test_declined_paraphrases_are_grouped_and_nothing_private_is_kept(
     assert cli.main(["gaps", "--log", str(log), "--min-count", "3"]) == 0
     text = capsys.readouterr().out
     assert "3x" in text and "quinine" in text.lower() and "dog" not in text
+    report = tmp_path / "report"
+    assert cli.main(["gaps", "--log", str(log), "--out", str(report)]) == 0
+    markdown, page = ((report / name).read_text(encoding="utf-8") for name in ("gaps.md", "gaps.html"))
+    for written in (markdown, page):
+        assert "quinine" in written.lower() and "dog" in written.lower()
+        assert "| 1 | 3 | en 3 |" in markdown and '<td class="n">1</td><td class="n">3</td>' in page
+    assert "<svg" in page and "<script" not in page.lower() and (report / "gaps.svg").is_file()
     asked = [json.loads(line)["question"] for line in stored.splitlines()]
     asked += [q for g in groups for q in g["questions"] + [g["example"]]]
-    for where in (stored, out, text, *asked):
+    for where in (stored, out, text, markdown, page, *asked):
         assert not any(private in where for private in PRIVATE)
-    for where in (*asked, _ISO_TIME.sub("", text)):
+    for where in (*asked, *(_ISO_TIME.sub("", t) for t in (text, markdown, _text_of(page)))):
         assert not _ANY_EMAIL.search(where) and not _ANY_PHONE.search(where)
     assert "[email]" in stored and "[phone]" in stored
+
+
+def _text_of(page: str) -> str:
+    """The HTML report's words, without the chart's path data (numbers that look like phones)."""
+    return re.sub(r"<svg.*</svg>", "", page, flags=re.S)
+
+
+def test_the_reports_escape_visitors_words(tmp_path, monkeypatch, embedder, capsys):
+    import index.embedding
+
+    log = tmp_path / "gaps.jsonl"
+    hostile = ["Is quinine safe? <script>alert('x')</script>",
+               "Is quinine safe? <img src=x onerror=alert(1)>",
+               "Can dogs | cats get *cramps* [click](javascript:alert(1))?"]
+    for question in hostile:
+        record_gap(log, question, "en", "no_sources")
+    monkeypatch.setattr(index.embedding, "load_embedder", lambda _: embedder)
+    assert cli.main(["gaps", "--log", str(log), "--out", str(tmp_path / "out")]) == 0
+    assert "gaps.html" in capsys.readouterr().err
+    page = (tmp_path / "out" / "gaps.html").read_text(encoding="utf-8")
+    markdown = (tmp_path / "out" / "gaps.md").read_text(encoding="utf-8")
+    chart = (tmp_path / "out" / "gaps.svg").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    for written in (page, markdown):
+        assert "<script" not in written and "<img" not in written
+    assert "Content-Security-Policy" in page and "http" not in _text_of(page).replace("http-equiv", "")
+    assert "dogs \\| cats get \\*cramps\\* \\[click\\](javascript:alert(1))" in markdown
+    assert "quinine" not in chart and "dogs" not in chart  # bars are numbered, not labelled
+    assert (tmp_path / "out" / "gaps.html").stat().st_mode & 0o777 == 0o600
 
 
 def test_grouping_keeps_unrelated_questions_apart(embedder):
@@ -161,7 +198,7 @@ def test_grouping_keeps_unrelated_questions_apart(embedder):
 
 def test_gaps_on_a_missing_log_says_so(tmp_path, capsys):
     assert cli.main(["gaps", "--log", str(tmp_path / "none.jsonl")]) == 0
-    assert "No declined questions" in capsys.readouterr().out
+    assert "No declined or voted-down questions" in capsys.readouterr().out
 
 
 def _line(ts: str, question: str) -> str:
