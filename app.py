@@ -78,19 +78,21 @@ def build_app(bot: CrampBot, settings: Settings, *, limiter: RateLimiter | None 
     """The full chat page. Launch it with `launch_options(settings)` (Gradio 6 takes the CSS
     at launch), or mount it with the same css, as `build_server` does."""
     require_readable(settings.web)
-    name = settings.web.clinic_name
+    name, topics = settings.web.clinic_name, settings.web.topic
     with gr.Blocks(title=name, analytics_enabled=False, fill_height=True) as page:
-        header = gr.HTML(_page_header(name))
+        header = gr.HTML(_page_header(name, topics=topics))
         # The header follows the page's language like the chat's own texts (web/chat.py).
         build_chat(bot, limiter=limiter, feedback=feedback, surface="chat", vote_limiter=vote_limiter,
-                   localized={"PAGE_HEADER_HTML": (header, "value", lambda lang: _page_header(name, lang))})
+                   localized={"PAGE_HEADER_HTML": (
+                       header, "value", lambda lang: _page_header(name, lang, topics))})
     page.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_MAX_SIZE)
     return page
 
 
-def _page_header(clinic_name: str, lang: str = "en") -> str:
+def _page_header(clinic_name: str, lang: str = "en", topics: dict[str, str] | None = None) -> str:
+    intro = texts.about("PAGE_INTRO", lang, topics or {})
     return (f'<div class="cb-header"><h1>{render.escape_text(clinic_name)}</h1>'
-            f'<p>{render.escape_text(texts.t("PAGE_INTRO", lang))}</p></div>')
+            f'<p>{render.escape_text(intro)}</p></div>')
 
 
 def launch_options(settings: Settings) -> dict:

@@ -409,7 +409,7 @@ class CrampBot:
         note_gap(self.settings, question, lang, "not_covered" if reason else "no_sources")
         reason = reason or texts.t("CANNOT_ANSWER", lang)
         return Answer(
-            question=question, text=f"{reason} {texts.t('CANNOT_ANSWER_HINT', lang)}",
+            question=question, text=f"{reason} {texts.about('CANNOT_ANSWER_HINT', lang, self.settings.web.topic)}",
             retrieved=results, declined=True, timings=timings,
             disclaimer=texts.t("DISCLAIMER_NO_SOURCES", lang), lang=lang,
         )
@@ -430,7 +430,7 @@ class CrampBot:
     def _guard_message(self, message: Message) -> str:
         lang = message.reply_lang
         if message.problem == "empty":
-            return texts.t("EMPTY_MESSAGE", lang)
+            return texts.about("EMPTY_MESSAGE", lang, self.settings.web.topic)
         if message.problem == "too_long":
             return texts.t("MESSAGE_TOO_LONG", lang).format(
                 length=message.length, limit=self.settings.safety.max_message_chars)

@@ -266,6 +266,13 @@ _COLOUR = r"^#[0-9a-fA-F]{6}$"
 _HOST = re.compile(r"^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$|^\[[0-9a-f:.]+\]$")
 
 
+def _catalog_language(lang: str) -> str:
+    lang = lang.strip().lower()
+    if lang not in texts.CATALOGS:
+        raise ValueError(f"'{lang}' has no catalog; use one of: {', '.join(texts.LANGUAGES)}")
+    return lang
+
+
 class WebSettings(BaseModel):
     """The embeddable widget, the JSON API and their controls (web/, app.py)."""
 
@@ -277,6 +284,19 @@ class WebSettings(BaseModel):
     greeting: str = Field(
         texts.WIDGET_GREETING, min_length=1, max_length=400,
         description="First words of the widget, shown until the first question.",
+    )
+    topic: dict[str, str] = Field(
+        default_factory=dict,
+        description="What the sources cover, per language, as it reads after 'about' (Russian: "
+        "after «о», in the prepositional case), e.g. {\"en\": \"leg cramps and varicose veins\", "
+        "\"ru\": \"судорогах в ногах и варикозе\"}: named by the greeting, the page's intro, the "
+        "message box and the decline hint. A language without one keeps the catalog's texts "
+        "(leg and calf cramps).",
+    )
+    examples: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Example questions offered in the empty chat, per language, replacing the "
+        "catalog's EXAMPLE_QUESTIONS for that language (the widget shows the first three).",
     )
     launcher_label: str = Field(
         texts.WIDGET_LAUNCHER_LABEL, min_length=1, max_length=40,
@@ -408,6 +428,25 @@ class WebSettings(BaseModel):
             raise ValueError(f"'{lang}' has no catalog; write 'auto' or one of: "
                              f"{', '.join(texts.LANGUAGES)}")
         return lang
+
+    @field_validator("topic")
+    @classmethod
+    def _topics(cls, topics: dict[str, str]) -> dict[str, str]:
+        cleaned = {_catalog_language(lang): " ".join(topic.split()) for lang, topic in topics.items()}
+        for lang, topic in cleaned.items():
+            if not 0 < len(topic) <= 120:
+                raise ValueError(f"the {lang} topic must be 1 to 120 characters")
+        return cleaned
+
+    @field_validator("examples")
+    @classmethod
+    def _example_questions(cls, examples: dict[str, list[str]]) -> dict[str, list[str]]:
+        cleaned = {_catalog_language(lang): [" ".join(q.split()) for q in questions]
+                   for lang, questions in examples.items()}
+        for lang, questions in cleaned.items():
+            if not 0 < len(questions) <= 8 or not all(0 < len(q) <= 200 for q in questions):
+                raise ValueError(f"give 1 to 8 {lang} example questions of 1 to 200 characters")
+        return cleaned
 
     @field_validator("allowed_origins")
     @classmethod

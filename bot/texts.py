@@ -43,6 +43,14 @@ def t(key: str, lang: str | None = None):
     return CATALOGS[language(lang)][key]
 
 
+def about(key: str, lang: str | None, topics: dict[str, str]) -> str:
+    """The text `key` in `lang`, naming what the clinic's sources cover when settings.web.topic
+    gives it for that language (the catalog's `<key>_TOPIC` form, "... about {topic}..."); else
+    the catalog's own text, which names leg and calf cramps."""
+    topic = topics.get(language(lang))
+    return t(f"{key}_TOPIC", lang).format(topic=topic) if topic else t(key, lang)
+
+
 def in_every_language(key: str) -> tuple[str, ...]:
     return tuple(CATALOGS[lang][key] for lang in LANGUAGES)
 

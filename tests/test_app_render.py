@@ -318,3 +318,70 @@ def test_the_loading_note_follows_a_load_under_way_not_a_missing_model():
     assert _loading(SimpleNamespace(model_ready=False, model_loading=True))
     assert not _loading(SimpleNamespace(model_ready=True, model_loading=False))
     assert _loading(SimpleNamespace(model_ready=False))  # a bot without the flag: until ready
+
+
+VEINS = {"en": "leg cramps and varicose veins <b>", "ru": "судорогах в ногах и варикозе вен"}
+VEIN_EXAMPLES = {"en": ["Do compression stockings help varicose veins?", "Why do my calves cramp?",
+                        "Can varicose veins cause cramps?", "A fourth one?"],
+                 "ru": ["Помогают ли компрессионные чулки при варикозе?"]}
+
+
+def _page_texts(page: gr.Blocks, lang: str) -> tuple[dict, gr.Chatbot, gr.Textbox]:
+    translations = page.i18n_instance.translations_dict[lang]
+    chatbot = next(b for b in page.blocks.values() if isinstance(b, gr.Chatbot))
+    textbox = next(b for b in page.blocks.values() if getattr(b, "elem_id", "") == "crampbot-message")
+    return translations, chatbot, textbox
+
+
+def test_the_page_and_widget_name_the_configured_topic_and_examples(fake_settings):
+    from web.widget import build_widget
+
+    web = fake_settings.web.model_copy(update={"topic": VEINS, "examples": VEIN_EXAMPLES})
+    settings = fake_settings.model_copy(update={"web": web})
+    bot = ScriptedBot()
+    bot.settings = settings
+    for page, shown in ((app.build_app(bot, settings), 5), (build_widget(bot, web), 3)):
+        english, chatbot, textbox = _page_texts(page, "en")
+        assert [e["text"] for e in chatbot.examples] == VEIN_EXAMPLES["en"][:shown]
+        greeting = english[chatbot.placeholder.key]
+        assert "questions about leg cramps and varicose veins &lt;b&gt; from" in greeting
+        assert english[textbox.placeholder.key] == "Ask about leg cramps and varicose veins <b>..."
+        russian, _, _ = _page_texts(page, "ru")
+        assert "о судорогах в ногах и варикозе вен по материалам" in russian[chatbot.placeholder.key]
+        assert russian[textbox.placeholder.key] == "Спросите о судорогах в ногах и варикозе вен..."
+    header = app.build_app(bot, settings).i18n_instance.translations_dict["en"]["PAGE_HEADER_HTML"]
+    assert "<p>Ask about leg cramps and varicose veins &lt;b&gt;. Answers come only" in header
+
+
+def test_without_a_topic_the_page_says_what_it_always_said(fake_settings):
+    page = app.build_app(ScriptedBot(), fake_settings)
+    english, chatbot, textbox = _page_texts(page, "en")
+    assert english[textbox.placeholder.key] == "Ask about leg or calf cramps..."
+    assert html.escape(texts.WIDGET_GREETING) in english[chatbot.placeholder.key]
+    assert html.escape(texts.t("PAGE_INTRO")) in english["PAGE_HEADER_HTML"]
+    assert [e["text"] for e in chatbot.examples] == texts.t("EXAMPLE_QUESTIONS")
+
+
+def test_a_decline_and_an_empty_message_name_the_configured_topic(make_bot, fake_settings,
+                                                                  shared_retriever):
+    web = fake_settings.web.model_copy(update={"topic": VEINS})
+    bot = make_bot(settings=fake_settings.model_copy(update={"web": web}))
+    bot.retriever = shared_retriever
+    declined = bot.ask("What is the capital of France?")
+    assert declined.declined
+    assert declined.text.endswith("I can answer questions about leg cramps and varicose veins <b>.")
+    assert bot.ask("  ").text == "Please type a question about leg cramps and varicose veins <b>."
+    assert make_bot().ask("What is the capital of France?").text.endswith(texts.CANNOT_ANSWER_HINT)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("topic", {"de": "Krämpfe"}), ("topic", {"en": "  "}), ("examples", {"en": []}),
+    ("examples", {"xx": ["Why?"]}), ("examples", {"en": ["x" * 201]}),
+])
+def test_topic_and_examples_are_checked(field, value):
+    from pydantic import ValidationError
+
+    from bot.settings import WebSettings
+
+    with pytest.raises(ValidationError):
+        WebSettings(**{field: value})

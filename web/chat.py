@@ -194,7 +194,8 @@ def greeting_html(web: WebSettings, lang: str = "en") -> str:
     """Shown in the empty chat: the greeting and the disclaimer in `lang`, escaped. A clinic's
     own greeting (settings.web.greeting) is shown as written, in every language."""
     own = web.greeting != texts.WIDGET_GREETING
-    greeting = render.escape_text(web.greeting if own else texts.t("WIDGET_GREETING", lang))
+    greeting = render.escape_text(
+        web.greeting if own else texts.about("WIDGET_GREETING", lang, web.topic))
     note = render.escape_text(texts.t("DISCLAIMER_NO_SOURCES", lang))
     return f'<div class="cb-greeting"><p>{greeting}</p><p class="cb-greeting-note">{note}</p></div>'
 
@@ -288,7 +289,8 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
                                  elem_id="crampbot-new-conversation", scale=0)
 
     def examples_in(lang: str) -> list[dict] | None:
-        questions = texts.t("EXAMPLE_QUESTIONS", lang)[:example_count]
+        questions = (web.examples.get(texts.language(lang))
+                     or texts.t("EXAMPLE_QUESTIONS", lang))[:example_count]
         return [{"text": question} for question in questions] or None
 
     chatbot = gr.Chatbot(
@@ -314,9 +316,10 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
         (chatbot, "placeholder", lambda lang: greeting_html(web, lang)),
         (loading, "value", loading_html),
         (textbox, "label", lambda lang: texts.t("MESSAGE_BOX", lang)),
-        (textbox, "placeholder", lambda lang: texts.t("MESSAGE_PLACEHOLDER", lang)),
+        (textbox, "placeholder", lambda lang: texts.about("MESSAGE_PLACEHOLDER", lang, web.topic)),
     ]
-    computed = {"GREETING_HTML": lambda lang: greeting_html(web, lang), "LOADING_HTML": loading_html}
+    computed = {"GREETING_HTML": lambda lang: greeting_html(web, lang), "LOADING_HTML": loading_html,
+                "MESSAGE_PLACEHOLDER": lambda lang: texts.about("MESSAGE_PLACEHOLDER", lang, web.topic)}
     for key, (component, prop, make) in (localized or {}).items():
         setattr(component, prop, str(_i18n(key)))
         swapped.append((component, prop, make))
