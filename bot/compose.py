@@ -94,14 +94,21 @@ _RELIEF_NOW = re.compile(r"\b(right now|at the moment|when it happens|while it h
 # What a hand can do during the cramp; "relieved by a balanced diet" or "relax" is no first aid.
 _RELIEF = re.compile(r"\b(massage\w*|strok\w*|tapping|bath\w*|warm water|compress|knead\w*|"
                      r"stretch\w*)\b", re.IGNORECASE)
-_PREVENTION = re.compile(r"\b(prevent\w*|recurr\w*|course of|diet|menu)\b", re.IGNORECASE)
 
 
 _ASKS_WHY = _INTENTS[0][0]
+_ASKS_HELP = _INTENTS[1][0]
+
+
+def _asks_first_aid(question: str) -> bool:
+    """"What can I do right when my calf knots up?"; not "...goes rock hard right when I wake
+    up, what's going on?", where "right when" only says when."""
+    return bool(_RELIEF_NOW.search(question) and _ASKS_HELP.search(question)
+                and not _ASKS_WHY.search(question))
 
 
 def _intent_cues(question: str) -> list[re.Pattern[str]]:
-    if _RELIEF_NOW.search(question):
+    if _asks_first_aid(question):
         return [_RELIEF]
     return [cue for asks, cue in _INTENTS if asks.search(question)]
 
@@ -112,8 +119,10 @@ _OFF_INTENT_PENALTY = 1.0
 
 
 def _off_intent(question: str, unit: str) -> bool:
-    """A prevention unit for a question that asks what to do right now."""
-    return bool(_RELIEF_NOW.search(question) and _PREVENTION.search(unit) and not _RELIEF.search(unit))
+    """For a question that asks what to do right now, a unit that names no first aid: prevention
+    ("to prevent cramps from recurring"), treatment ("If the cause is a serious disease, it needs
+    to be treated") or an outcome ("After recovery, the cramps will disappear")."""
+    return _asks_first_aid(question) and not _RELIEF.search(unit)
 
 
 @dataclass(frozen=True)

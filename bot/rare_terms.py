@@ -4,8 +4,8 @@ The focus lexicon (bot/focus_terms.tsv) names what the sources may not cover, bu
 reviewers thought of: "Is Benadryl safe for night cramps?" names a medicine no row lists, passes
 the relevance gate on "night cramps", and was answered with the sentences nearest to it. A word
 that is rare in everyday language (a drug, a diagnosis, a brand: wordfreq's Zipf frequency below
-a threshold, about once per ten million words) and that no source uses is what such a question
-is about, so the question is declined naming it.
+`retrieval.rare_term_zipf_en`, 3.0 = once per million words) and that no source uses is what
+such a question is about, so the question is declined naming it.
 
 Not treated as unknown: words the sources use (compared by retrieval's stems), words the query
 lexicons know (lay terms, the Russian gloss), misspellings of a corpus word (the query's spelling
