@@ -38,12 +38,25 @@ def test_a_supported_lead_is_kept_with_the_units_it_cites(embedder, draft, quest
     ("Drinking 2 cups of coffee prevents cramps [1].", (COFFEE,), "number"),
     ("Quinine and magnesium tablets relieve calf cramps at night [1].", (MASSAGE,), "new facts"),
     ("Massage has a positive effect on spasms [1].", (MASSAGE,), "copy"),
+    ("A cold compress is useful after the massage [1].", (MASSAGE,), "reordered copy"),
     ("Massage has a positive effect on spasms and [", (MASSAGE,), "cut off"),
     ("My sources do not mention that.", (MASSAGE,), "refusal"),
 ])
 def test_a_lead_the_checks_cannot_support_is_dropped(embedder, draft, units, why):
     evidence, shown = setup(*units)
     assert check_lead(draft, "What helps with calf cramps?", evidence, shown, embedder).text == "", why
+
+
+def test_a_lead_that_repeats_a_unit_behind_the_questions_words_is_dropped(embedder):
+    doctor = ("At the appointment, carefully list in detail all the possible causes of muscle "
+              "spasm (all diseases, allergic irritants, trauma and surgery, as well as any "
+              "medicines taken).")
+    evidence, shown = setup(doctor)
+    draft = ("You should tell the doctor about your muscle spasms by carefully listing all the "
+             "possible causes (all diseases, allergic irritants, trauma and surgery, as well as "
+             "any medicines taken) [1].")
+    question = "What should I tell the doctor about my muscle spasms?"
+    assert check_lead(draft, question, evidence, shown, embedder).text == ""
 
 
 def test_relation_conflicts_see_roles_that_word_overlap_cannot():
