@@ -83,6 +83,14 @@ _INTENTS = (
      re.compile(r"\b(recommend\w*|should|need to|helps?|useful|try|effect|relieve|prevent|avoid|"
                 r"include|massage|stroke|bath|compress|exercise\w*|stretch\w*|knead\w*|drink|"
                 r"eat|diet|eliminat\w*|adjust|treat\w*|take|taking)\b", re.IGNORECASE)),
+    # "What happens inside the muscle during a cramp?" is answered by the mechanism (impulses,
+    # nerves, squeezed vessels), not by "Muscle cramps are an unpleasant phenomenon".
+    (re.compile(r"\bwhat (?:\w+ )?happens (?:(?:in|inside|to|within) )?(?:(?:the|my|a) )?muscles?\b|"
+                r"\bmechanism\b|\bhow (?:does|do) (?:a |the )?(?:cramps?|spasms?) "
+                r"(?:happen|work|develop|occur)\b|"
+                r"\binside the muscle", re.IGNORECASE),
+     re.compile(r"\b(impulses?|neurons?|motoneurons?|nerv\w*|vessels?|blood|oxygen|anoxia|"
+                r"contract\w*|fibers?|tens(?:es|ion))\b", re.IGNORECASE)),
 )
 
 
