@@ -30,6 +30,7 @@ import numpy as np
 from bot.answer import Citation
 from bot.citations import renumber, split_sentences, strip_markers, with_markers
 from bot.grounding import COMMON_WORDS, GroundedAnswer, SentenceCheck, content_words, lexical_recall
+from bot.intents import asks_why, intent_cues, off_intent
 from corpus.passage import Passage
 
 if TYPE_CHECKING:
@@ -67,70 +68,10 @@ _NEEDS_ANTECEDENT = re.compile(
     r"(it|its|this|these|those|they|their|such|both)\b", re.IGNORECASE)
 
 
-# What kind of answer a question asks for, and the words a source sentence of that kind uses: a
-# "why" question is answered by a cause ("due to", "lack of"), a "what helps" question by advice
-# ("it is recommended", "massage"). Without it, a sentence that merely names the question's topic
-# ("cramps often happen when swimming") outranks the one that explains it.
+# A unit of the kind of answer the question asks for (bot/intents.py) gains this much; a unit that
+# answers another question than "what do I do right now" goes below every one that answers it.
 _INTENT_BONUS = 0.2
-_INTENTS = (
-    (re.compile(r"\b(why|cause[sd]?|causing|reasons?|what makes|trigger|lead to|due to|"
-                r"what'?s going on|linked|related)\b", re.IGNORECASE),
-     re.compile(r"\b(due to|caused?|because|reasons?|leads? to|results?|lack|loss|deficien\w*|"
-                r"shortage|disorders?|disturb\w*|violation|dysfunction\w*|can (?:also )?(?:cause|lead)|"
-                r"symptom|signal|trigger\w*|provoke)\b", re.IGNORECASE)),
-    (re.compile(r"\b(what (?:can|should|do) i do|what to do|help|helps|relieve|stop|treat\w*|"
-                r"get rid|ease|prevent\w*|avoid|remedy|remedies|cure)\b", re.IGNORECASE),
-     re.compile(r"\b(recommend\w*|should|need to|helps?|useful|try|effect|relieve|prevent|avoid|"
-                r"include|massage|stroke|bath|compress|exercise\w*|stretch\w*|knead\w*|drink|"
-                r"eat|diet|eliminat\w*|adjust|treat\w*|take|taking)\b", re.IGNORECASE)),
-    # "What happens inside the muscle during a cramp?" is answered by the mechanism (impulses,
-    # nerves, squeezed vessels), not by "Muscle cramps are an unpleasant phenomenon".
-    (re.compile(r"\bwhat (?:\w+ )?happens (?:(?:in|inside|to|within) )?(?:(?:the|my|a) )?muscles?\b|"
-                r"\bmechanism\b|\bhow (?:does|do) (?:a |the )?(?:cramps?|spasms?) "
-                r"(?:happen|work|develop|occur)\b|"
-                r"\binside the muscle", re.IGNORECASE),
-     re.compile(r"\b(impulses?|neurons?|motoneurons?|nerv\w*|vessels?|blood|oxygen|anoxia|"
-                r"contract\w*|fibers?|tens(?:es|ion))\b", re.IGNORECASE)),
-)
-
-
-# "What do I do when it cramps right now?" asks for relief, not prevention: advice "to prevent
-# cramps from recurring" answers another question (the valerian course is not first aid).
-_RELIEF_NOW = re.compile(r"\b(right now|at the moment|when it happens|while it happens|during a "
-                         r"cramp|immediately|right away|quickly|in the moment|mid-cramp)\b"
-                         r"|\bright when\b|прямо сейчас|сразу|немедленно|быстро", re.IGNORECASE)
-# What a hand can do during the cramp; "relieved by a balanced diet" or "relax" is no first aid.
-_RELIEF = re.compile(r"\b(massage\w*|strok\w*|tapping|bath\w*|warm water|compress|knead\w*|"
-                     r"stretch\w*)\b", re.IGNORECASE)
-
-
-_ASKS_WHY = _INTENTS[0][0]
-_ASKS_HELP = _INTENTS[1][0]
-
-
-def _asks_first_aid(question: str) -> bool:
-    """"What can I do right when my calf knots up?"; not "...goes rock hard right when I wake
-    up, what's going on?", where "right when" only says when."""
-    return bool(_RELIEF_NOW.search(question) and _ASKS_HELP.search(question)
-                and not _ASKS_WHY.search(question))
-
-
-def _intent_cues(question: str) -> list[re.Pattern[str]]:
-    if _asks_first_aid(question):
-        return [_RELIEF]
-    return [cue for asks, cue in _INTENTS if asks.search(question)]
-
-
-# "To prevent cramps from recurring..." answers another question than "what do I do right now":
-# it goes below every unit that answers the asked one.
 _OFF_INTENT_PENALTY = 1.0
-
-
-def _off_intent(question: str, unit: str) -> bool:
-    """For a question that asks what to do right now, a unit that names no first aid: prevention
-    ("to prevent cramps from recurring"), treatment ("If the cause is a serious disease, it needs
-    to be treated") or an outcome ("After recovery, the cramps will disappear")."""
-    return _asks_first_aid(question) and not _RELIEF.search(unit)
 
 
 @dataclass(frozen=True)
@@ -245,7 +186,7 @@ def score_units(
     vectors = np.concatenate([vectors[:1], vectors[1 + len(sections):]])
     cosines = _cosines(vectors, topic)
     asked -= COMMON_WORDS
-    cues = _intent_cues(focus or question)
+    cues = intent_cues(focus or question)
     lexical = _LEXICAL_WEIGHT * (2 if focus else 1)
     top = max(retrieval_scores or [0.0])
     prior = [0.0] * len(shown) if retrieval_scores is None else [
@@ -254,7 +195,7 @@ def score_units(
         float(cosine) + lexical * lexical_recall(asked, content_words(about)) + prior[number - 1]
         + _SECTION_WEIGHT * float(section_cosines[number - 1]) - _RANK_BONUS * (number - 1)
         + _INTENT_BONUS * any(cue.search(unit) for cue in cues)
-        - _OFF_INTENT_PENALTY * _off_intent(focus or question, unit)
+        - _OFF_INTENT_PENALTY * off_intent(focus or question, unit)
         for (number, unit, about), cosine in zip(candidates, cosines)
     ]
     return Scored(candidates, scores, vectors)
@@ -357,7 +298,7 @@ def _listed_causes(question: str, shown: list[Passage], candidates: list) -> lis
     not (an "elderly" or "atherosclerosis" question wants its own item, not the list); [] when
     no shown section is such a list. Scoring sentence by sentence picked the two items that
     repeat the question's words ("at night") and the introduction, never the list."""
-    if not _ASKS_WHY.search(question):
+    if not asks_why(question):
         return []
     asked = content_words(question) - COMMON_WORDS
     for section in dict.fromkeys(p.section for p in shown if p.section and p.section != p.title):

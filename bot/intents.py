@@ -1,0 +1,75 @@
+"""What kind of answer a question asks for, read from its words.
+
+A "why" question is answered by a cause ("due to", "lack of"), a "what helps" question by advice
+("it is recommended", "massage"), a "what happens in the muscle" question by the mechanism, and
+"what do I do right now" by first aid. bot/compose.py weighs each source unit by whether it is
+of the asked kind. English patterns: a Russian question arrives here as its English gloss.
+"""
+from __future__ import annotations
+
+import re
+
+# What kind of answer a question asks for, and the words a source sentence of that kind uses: a
+# "why" question is answered by a cause ("due to", "lack of"), a "what helps" question by advice
+# ("it is recommended", "massage"). Without it, a sentence that merely names the question's topic
+# ("cramps often happen when swimming") outranks the one that explains it.
+_INTENTS = (
+    (re.compile(r"\b(why|cause[sd]?|causing|reasons?|what makes|trigger|lead to|due to|"
+                r"what'?s going on|linked|related)\b", re.IGNORECASE),
+     re.compile(r"\b(due to|caused?|because|reasons?|leads? to|results?|lack|loss|deficien\w*|"
+                r"shortage|disorders?|disturb\w*|violation|dysfunction\w*|can (?:also )?(?:cause|lead)|"
+                r"symptom|signal|trigger\w*|provoke)\b", re.IGNORECASE)),
+    (re.compile(r"\b(what (?:can|should|do) i do|what to do|help|helps|relieve|stop|treat\w*|"
+                r"get rid|ease|prevent\w*|avoid|remedy|remedies|cure)\b", re.IGNORECASE),
+     re.compile(r"\b(recommend\w*|should|need to|helps?|useful|try|effect|relieve|prevent|avoid|"
+                r"include|massage|stroke|bath|compress|exercise\w*|stretch\w*|knead\w*|drink|"
+                r"eat|diet|eliminat\w*|adjust|treat\w*|take|taking)\b", re.IGNORECASE)),
+    # "What happens inside the muscle during a cramp?" is answered by the mechanism (impulses,
+    # nerves, squeezed vessels), not by "Muscle cramps are an unpleasant phenomenon".
+    (re.compile(r"\bwhat (?:\w+ )?happens (?:(?:in|inside|to|within) )?(?:(?:the|my|a) )?muscles?\b|"
+                r"\bmechanism\b|\bhow (?:does|do) (?:a |the )?(?:cramps?|spasms?) "
+                r"(?:happen|work|develop|occur)\b|"
+                r"\binside the muscle", re.IGNORECASE),
+     re.compile(r"\b(impulses?|neurons?|motoneurons?|nerv\w*|vessels?|blood|oxygen|anoxia|"
+                r"contract\w*|fibers?|tens(?:es|ion))\b", re.IGNORECASE)),
+)
+
+
+# "What do I do when it cramps right now?" asks for relief, not prevention: advice "to prevent
+# cramps from recurring" answers another question (the valerian course is not first aid).
+_RELIEF_NOW = re.compile(r"\b(right now|at the moment|when it happens|while it happens|during a "
+                         r"cramp|immediately|right away|quickly|in the moment|mid-cramp)\b"
+                         r"|\bright when\b|прямо сейчас|сразу|немедленно|быстро", re.IGNORECASE)
+# What a hand can do during the cramp; "relieved by a balanced diet" or "relax" is no first aid.
+_RELIEF = re.compile(r"\b(massage\w*|strok\w*|tapping|bath\w*|warm water|compress|knead\w*|"
+                     r"stretch\w*)\b", re.IGNORECASE)
+
+
+_ASKS_WHY = _INTENTS[0][0]
+_ASKS_HELP = _INTENTS[1][0]
+
+
+def asks_why(question: str) -> bool:
+    """A question that asks for causes ("why", "what causes", "what's going on")."""
+    return bool(_ASKS_WHY.search(question))
+
+
+def asks_first_aid(question: str) -> bool:
+    """"What can I do right when my calf knots up?"; not "...goes rock hard right when I wake
+    up, what's going on?", where "right when" only says when."""
+    return bool(_RELIEF_NOW.search(question) and _ASKS_HELP.search(question)
+                and not _ASKS_WHY.search(question))
+
+
+def intent_cues(question: str) -> list[re.Pattern[str]]:
+    """Patterns of the source sentences that give the kind of answer `question` asks for."""
+    if asks_first_aid(question):
+        return [_RELIEF]
+    return [cue for asks, cue in _INTENTS if asks.search(question)]
+
+
+def off_intent(question: str, unit: str) -> bool:
+    """For a question that asks what to do right now, a unit that names no first aid: prevention
+    ("to prevent cramps from recurring"), treatment ("If the cause is a serious disease, it needs
+    to be treated") or an outcome ("After recovery, the cramps will disappear")."""
+    return asks_first_aid(question) and not _RELIEF.search(unit)

@@ -1,0 +1,39 @@
+"""What kind of answer a question asks for (bot/intents.py)."""
+from __future__ import annotations
+
+import pytest
+
+from bot.intents import asks_first_aid, asks_why, intent_cues, off_intent
+
+
+@pytest.mark.parametrize("question, first_aid", [
+    ("What should I do when my calf cramps right now?", True),
+    ("what can I do right when my calf knots up", True),
+    ("how do I stop a cramp quickly?", True),
+    ("the back of my leg goes rock hard right when I wake up, what's going on", False),
+    ("What happens inside the muscle during a cramp?", False),
+    ("How can I stop calf cramps from coming back?", False),
+])
+def test_first_aid_is_asked_only_with_a_request_for_help_now(question, first_aid):
+    assert asks_first_aid(question) is first_aid
+
+
+def test_a_first_aid_question_sets_every_unit_without_first_aid_aside():
+    question = "what can I do right when my calf knots up"
+    assert off_intent(question, "If the cause of leg cramps is a serious disease, it needs to be treated.")
+    assert off_intent(question, "To prevent calf muscle cramps from recurring, eliminate provoking factors.")
+    assert not off_intent(question, "Gently stroke the cramped limb.")
+    assert not off_intent("Why do my calves cramp at night?", "Caffeine abuse can cause cramps.")
+
+
+def test_each_kind_of_question_looks_for_its_kind_of_sentence():
+    def matches(question: str, unit: str) -> bool:
+        return any(cue.search(unit) for cue in intent_cues(question))
+
+    assert asks_why("Why do my calves cramp at night?")
+    assert matches("Why do my calves cramp at night?", "This is due to narrowing of the blood vessels.")
+    assert matches("Does massage help?", "It is recommended to use herbal teas.")
+    mechanism = "What happens inside the muscle during a cramp?"
+    assert matches(mechanism, "In a state of fatigue, the alpha motor neurons keep working.")
+    assert not matches(mechanism, "Muscle cramps are an unpleasant and often very painful phenomenon.")
+    assert intent_cues("Tell me about calves.") == []
