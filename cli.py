@@ -226,7 +226,8 @@ def cmd_translate_sources(args: argparse.Namespace) -> int:
     from bot.errors import ConfigError
     from bot.generation.factory import make_generator
     from bot.retrieval import PassageRetriever
-    from bot.translation import answer_sentences, fill_memory, memory_for, seed_shipped
+    from bot.translation import answer_sentences, memory_for
+    from bot.translator import fill_memory, seed_shipped
     from bot.translation_check import rendering_problems
     from corpus.sources import discover_sources
 

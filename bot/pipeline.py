@@ -33,7 +33,8 @@ from bot.safety.input_guard import Message, check_message
 from bot.safety.redflags import RedFlag, triage
 from bot.scope import ScopeChecker
 from bot.settings import Settings
-from bot.translation import BackgroundTranslator, TranslationMemory, memory_for, translate_sentence
+from bot.translation import TranslationMemory, memory_for
+from bot.translator import BackgroundTranslator, translate_sentence
 
 log = logging.getLogger(__name__)
 

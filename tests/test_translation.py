@@ -13,10 +13,10 @@ from bot.answer import Answer, Citation
 from bot.generation.fake import FakeGenerator
 from bot.localize import localize_answer
 from bot.translation import (
-    CORRECTED, MADE_BY_MODEL, REVIEWED, BackgroundTranslator, Rendering, TranslationMemory,
-    answer_sentences, fill_memory, memory_for, read_shipped, translate_sentence,
-    translation_messages, write_shipped,
+    CORRECTED, MADE_BY_MODEL, REVIEWED, Rendering, TranslationMemory, answer_sentences,
+    memory_for, read_shipped, write_shipped,
 )
+from bot.translator import BackgroundTranslator, fill_memory, translate_sentence, translation_messages
 from bot.translation_check import load_terms, rendering_problems
 from corpus.passage import Passage
 
