@@ -8,13 +8,13 @@ the rest are dropped. "почему сводит икры ночью" -> "why cr
 """
 from __future__ import annotations
 
-import csv
 import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import ConfigError
+from corpus.tsv import tsv_rows
 
 RUSSIAN_LEXICON_FILE = Path(__file__).resolve().parent / "query_ru.tsv"
 _COLUMNS = ["russian", "english", "note"]
@@ -59,18 +59,7 @@ def load_russian_lexicon(path: Path = RUSSIAN_LEXICON_FILE) -> RussianLexicon:
 def _load(path: Path, mtime_ns: int) -> RussianLexicon:
     words: dict[str, str] = {}
     stems: dict[str, str] = {}
-    rows = csv.reader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t",
-                      quoting=csv.QUOTE_NONE)
-    header_seen = False
-    for number, row in enumerate(rows, start=1):
-        if not row or not "".join(row).strip() or row[0].startswith("#"):
-            continue
-        if not header_seen:
-            if [c.strip().lower() for c in row] != _COLUMNS:
-                raise ConfigError(f"{path.name} line {number}: the first row must be the header "
-                                  "'russian<TAB>english<TAB>note'.")
-            header_seen = True
-            continue
+    for number, row in tsv_rows(path, _COLUMNS, ConfigError):
         if len(row) < 2 or not row[0].strip() or not row[1].strip():
             raise ConfigError(f"{path.name} line {number}: expected a Russian word or stem and "
                               "its English term, tab-separated.")

@@ -12,7 +12,6 @@ the memory is driven by bot/translator.py.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import threading
@@ -24,6 +23,7 @@ from pathlib import Path
 from bot.compose import _item_claim, display_sentences, passage_units
 from bot.translation_check import rendering_problems
 from corpus.passage import Passage
+from corpus.tsv import tsv_rows
 
 _COLUMNS = ["english", "rendering", "how", "draft"]
 # How a rendering was made: by the model and not yet read; read and kept; rewritten by review
@@ -54,19 +54,8 @@ def read_shipped(path: Path) -> dict[str, Rendering]:
     """The renderings of a memory file by English sentence ({} when there is no file)."""
     if not path.is_file():
         return {}
-    rows = csv.reader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t",
-                      quoting=csv.QUOTE_NONE)
     found: dict[str, Rendering] = {}
-    header_seen = False
-    for number, row in enumerate(rows, start=1):
-        if not row or not "".join(row).strip() or row[0].startswith("#"):
-            continue
-        if not header_seen:
-            if [c.strip() for c in row] != _COLUMNS:
-                raise ValueError(f"{path.name} line {number}: the header must be "
-                                 f"{'<TAB>'.join(_COLUMNS)}")
-            header_seen = True
-            continue
+    for number, row in tsv_rows(path, _COLUMNS, ValueError):
         english, text, how, draft = (row + ["", "", "", ""])[:4]
         if how not in _HOWS:
             raise ValueError(f"{path.name} line {number}: 'how' must be one of {', '.join(_HOWS)}")

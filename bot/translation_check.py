@@ -9,7 +9,6 @@ wrong relation between two kept terms; the shipped renderings are reviewed by re
 """
 from __future__ import annotations
 
-import csv
 import functools
 import re
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from bot.citations import split_sentences
 from bot.errors import ConfigError
+from corpus.tsv import tsv_rows
 
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 _COLUMNS = ["english", "russian", "say", "check", "note"]
@@ -98,18 +98,8 @@ def load_terms(lang: str) -> TermLexicon:
 
 @functools.lru_cache(maxsize=8)
 def _load(path: Path, mtime_ns: int) -> TermLexicon:
-    rows = csv.reader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t",
-                      quoting=csv.QUOTE_NONE)
-    terms, header_seen = [], False
-    for number, row in enumerate(rows, start=1):
-        if not row or not "".join(row).strip() or row[0].startswith("#"):
-            continue
-        if not header_seen:
-            if [c.strip().lower() for c in row] != _COLUMNS:
-                raise ConfigError(f"{path.name} line {number}: the first row must be the header "
-                                  f"'{chr(9).join(_COLUMNS)}'.")
-            header_seen = True
-            continue
+    terms = []
+    for number, row in tsv_rows(path, _COLUMNS, ConfigError):
         if len(row) < 4 or not all(c.strip() for c in row[:4]) or row[3].strip() not in ("both", "en"):
             raise ConfigError(f"{path.name} line {number}: expected english, local forms, the "
                               "word to say and 'both' or 'en', tab-separated.")

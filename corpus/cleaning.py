@@ -6,7 +6,6 @@ the same two steps to questions, so a question and the passages meet in the same
 """
 from __future__ import annotations
 
-import csv
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from corpus.errors import CorpusError
 from corpus.settings import CorpusSettings
+from corpus.tsv import tsv_rows
 
 _DEFAULT_GLOSSARY = CorpusSettings.model_fields["glossary_file"].default
 _GLOSSARY_COLUMNS = ["phrase", "replacement", "note"]
@@ -104,20 +104,9 @@ def _load_glossary(path: Path, mtime_ns: int, size: int) -> Glossary:
 
 def _read_entries(path: Path) -> list[GlossaryEntry]:
     """Rows of a tab-separated file with a header; '#' lines name the sections for reviewers."""
-    text = path.read_text(encoding="utf-8")
     entries: list[GlossaryEntry] = []
     seen: dict[str, int] = {}
-    header_seen = False
-    for number, row in enumerate(csv.reader(text.splitlines(), delimiter="\t",
-                                            quoting=csv.QUOTE_NONE), start=1):
-        if not row or not "".join(row).strip() or row[0].startswith("#"):
-            continue
-        if not header_seen:
-            if [c.strip().lower() for c in row] != _GLOSSARY_COLUMNS:
-                raise CorpusError(f"{path.name} line {number}: the first row must be the header "
-                                  "'phrase<TAB>replacement<TAB>note'.")
-            header_seen = True
-            continue
+    for number, row in tsv_rows(path, _GLOSSARY_COLUMNS, CorpusError):
         if len(row) != 3 or not all(cell.strip() for cell in row):
             raise CorpusError(f"{path.name} line {number}: expected three non-empty tab-separated "
                               "columns (phrase, replacement, note); fix the row and re-run ingest.")
