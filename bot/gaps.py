@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
+from corpus.files import write_atomic
+
 if TYPE_CHECKING:
     from bot.settings import Settings
     from index.embedding import Embedder
@@ -107,11 +109,7 @@ def _prune_locked(path: Path, cutoff: datetime) -> int:
                     dropped += 1
     except FileNotFoundError:
         return 0
-    temporary = path.with_name(path.name + ".pruning")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-        out.writelines(kept)
-    os.replace(temporary, path)
+    write_atomic(path, "".join(kept).encode("utf-8"))
     return dropped
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import html
 import io
-import os
 from pathlib import Path
 
 from bot.gaps import GapGroup
+from corpus.files import write_atomic
 
 CHART_GROUPS = 20  # the chart shows the largest groups; the tables list them all
 WORDINGS_SHOWN = 5  # other wordings listed under a group's most asked one
@@ -39,7 +39,8 @@ def write_reports(groups: list[GapGroup], log_path: Path, out_dir: Path) -> list
     written = []
     for name, text in zip(REPORT_NAMES, (markdown_report(groups, log_path),
                                          html_report(groups, log_path, chart), chart)):
-        written.append(_write_private(out_dir / name, text))
+        write_atomic(out_dir / name, text.encode("utf-8"))
+        written.append(out_dir / name)
     return written
 
 
@@ -135,10 +136,3 @@ def _inline(svg: str) -> str:
     return svg[svg.index("<svg"):]
 
 
-def _write_private(path: Path, text: str) -> Path:
-    temporary = path.with_name(path.name + ".writing")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(temporary, path)
-    return path

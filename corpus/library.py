@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -25,6 +23,7 @@ from corpus.chunking import chunk_source
 from bot import texts
 from corpus.convert import Converted, page_at
 from corpus.errors import CorpusError
+from corpus.files import write_atomic
 from corpus.passage import Passage
 from corpus.sections import display_heading, heading_text, split_sections
 from corpus.settings import CorpusSettings
@@ -161,8 +160,8 @@ class SourceLibrary:
             if old is not None and old.model_dump(exclude={"added_at"}) == entry.model_dump(
                     exclude={"added_at"}):
                 return old, "unchanged"
-            _write_atomic(self.folder / "originals" / entry.file, data)
-            _write_atomic(self.folder / "text" / f"{new_id}.txt", converted.text.encode("utf-8"))
+            write_atomic(self.folder / "originals" / entry.file, data)
+            write_atomic(self.folder / "text" / f"{new_id}.txt", converted.text.encode("utf-8"))
             if old is not None and old.file != entry.file:  # replaced by another format
                 (self.folder / "originals" / old.file).unlink(missing_ok=True)
             manifest[new_id] = entry
@@ -215,7 +214,7 @@ class SourceLibrary:
 
     def _write_manifest(self, manifest: dict[str, LibrarySource]) -> None:
         data = {key: manifest[key].model_dump(mode="json") for key in sorted(manifest)}
-        _write_atomic(self.folder / MANIFEST,
+        write_atomic(self.folder / MANIFEST,
                       json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8"))
 
     @contextmanager
@@ -238,17 +237,3 @@ def _title_from(converted: Converted, path: Path) -> str:
         return display_heading(headed[0])
     words = re.sub(r"[_\-.]+", " ", path.stem).strip()
     return words[:1].upper() + words[1:] or path.name
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
