@@ -238,8 +238,8 @@ def select_evidence(
     primary = [number not in followers_only for number, _, _ in candidates]
     if not any(primary):
         return []
-    best = max(score for score, ok in zip(scores, primary) if ok)
-    best_passage = candidates[max((i for i in range(len(scores)) if primary[i]), key=scores.__getitem__)][0]
+    best_index = max((i for i in range(len(scores)) if primary[i]), key=scores.__getitem__)
+    best, best_passage = scores[best_index], candidates[best_index][0]
 
     def eligible(index: int) -> bool:
         # Another passage is cited only for a unit nearly as good as the best: each passage
@@ -279,15 +279,15 @@ def with_following(shown: list[Passage], following: list[Passage | None]
     """`shown` and, after them, each one's next passage in the source (`following`, from the
     retriever) that is not shown already; and which number follows which (1-based)."""
     extended = list(shown)
+    numbers = {p.id: n for n, p in enumerate(extended, start=1)}
     nexts: dict[int, int] = {}
     for number, successor in enumerate(following, start=1):
         if successor is None:
             continue
-        ids = [p.id for p in extended]
-        if successor.id not in ids:
+        if successor.id not in numbers:
             extended.append(successor)
-            ids.append(successor.id)
-        nexts[number] = ids.index(successor.id) + 1
+            numbers[successor.id] = len(extended)
+        nexts[number] = numbers[successor.id]
     return extended, nexts
 
 

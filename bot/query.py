@@ -94,7 +94,7 @@ def search_query(
     standalone = None
     follow_up = bool(history) and (force_follow_up or is_follow_up(text)
                                    or _names_no_topic(text, settings))
-    own = ""
+    own = previous = ""
     if follow_up:
         condenser = rewriter if retrieval.rewrite_with_model else None
         standalone = _condense(text, history, condenser, retrieval.rewrite_max_new_tokens)
@@ -112,8 +112,7 @@ def search_query(
     if normalize:
         english = _in_corpus_words(text, standalone, settings)
         if own:
-            earlier = plain_text_for_retrieval(history[-1][0])[:_HISTORY_CHARS]
-            topic = topic_words(_in_corpus_words(earlier, None, settings), settings)
+            topic = topic_words(_in_corpus_words(previous, None, settings), settings)
             anchored = f"{_in_corpus_words(own, None, settings)} {topic}"
             also = (anchored.strip(),) if anchored.strip() else ()
     return SearchQuery(text=english.strip() or text, standalone_question=standalone,
