@@ -105,6 +105,7 @@ def cmd_feedback_summary(args: argparse.Namespace) -> int:
 def cmd_gaps(args: argparse.Namespace) -> int:
     from bot.errors import ConfigError
     from bot.gaps import format_groups, gaps_path, group_gaps, prune_gaps, read_gaps
+    from bot.gaps_report import write_reports
     from index.embedding import load_embedder
 
     settings = _settings(args)
@@ -122,8 +123,6 @@ def cmd_gaps(args: argparse.Namespace) -> int:
         print(json.dumps([group.to_dict() for group in groups], ensure_ascii=False, indent=2))
     else:
         print(format_groups(groups, path))
-    from bot.gaps_report import write_reports
-
     written = write_reports(groups, path, Path(args.out) if args.out else path.parent)
     print(f"Wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0
