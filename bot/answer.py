@@ -14,6 +14,13 @@ class RetrievedPassage:
     passage: Passage
     score: float  # the score retrieval ranked by (fused when hybrid)
     dense_score: float  # cosine similarity of query and passage embeddings
+    # What `score` gained for giving the kind of answer asked for (bot/rerank.py); the passages'
+    # order and the context margin use it, the choice of sentences weighs retrieval without it.
+    intent_boost: float = 0.0
+
+    @property
+    def retrieval_score(self) -> float:
+        return self.score - self.intent_boost
 
 
 @dataclass(frozen=True)

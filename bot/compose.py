@@ -68,10 +68,9 @@ _NEEDS_ANTECEDENT = re.compile(
     r"(it|its|this|these|those|they|their|such|both)\b", re.IGNORECASE)
 
 
-# A unit of the kind of answer the question asks for (bot/intents.py) gains this much; a unit that
-# answers another question than "what do I do right now" goes below every one that answers it.
+# A unit of the kind of answer the question asks for (bot/intents.py) gains this much; one off
+# that kind loses bot/intents.py's off_intent penalty.
 _INTENT_BONUS = 0.2
-_OFF_INTENT_PENALTY = 1.0
 
 
 @dataclass(frozen=True)
@@ -195,7 +194,7 @@ def score_units(
         float(cosine) + lexical * lexical_recall(asked, content_words(about)) + prior[number - 1]
         + _SECTION_WEIGHT * float(section_cosines[number - 1]) - _RANK_BONUS * (number - 1)
         + _INTENT_BONUS * any(cue.search(unit) for cue in cues)
-        - _OFF_INTENT_PENALTY * off_intent(focus or question, unit)
+        - off_intent(focus or question, unit)
         for (number, unit, about), cosine in zip(candidates, cosines)
     ]
     return Scored(candidates, scores, vectors)

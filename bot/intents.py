@@ -22,7 +22,7 @@ _INTENTS = (
     (re.compile(r"\b(what (?:can|should|do) i do|what to do|help|helps|relieve|stop|treat\w*|"
                 r"get rid|ease|prevent\w*|avoid|remedy|remedies|cure)\b", re.IGNORECASE),
      re.compile(r"\b(recommend\w*|should|need to|helps?|useful|try|effect|relieve|prevent|avoid|"
-                r"include|massage|stroke|bath|compress|exercise\w*|stretch\w*|knead\w*|drink|"
+                r"include|massage|stroking|stroke (?:the|them|it|your)|bath|compress|exercise\w*|stretch\w*|knead\w*|drink|"
                 r"eat|diet|eliminat\w*|adjust|treat\w*|take|taking)\b", re.IGNORECASE)),
     # "What happens inside the muscle during a cramp?" is answered by the mechanism (impulses,
     # nerves, squeezed vessels), not by "Muscle cramps are an unpleasant phenomenon".
@@ -41,9 +41,19 @@ _RELIEF_NOW = re.compile(r"\b(right now|at the moment|when it happens|while it h
                          r"cramp|immediately|right away|quickly|in the moment|mid-cramp)\b"
                          r"|\bright when\b|прямо сейчас|сразу|немедленно|быстро", re.IGNORECASE)
 # What a hand can do during the cramp; "relieved by a balanced diet" or "relax" is no first aid.
-_RELIEF = re.compile(r"\b(massage\w*|strok\w*|tapping|bath\w*|warm water|compress|knead\w*|"
-                     r"stretch\w*)\b", re.IGNORECASE)
+# "stroke" as the verb only: "the onset of a stroke" is no first aid.
+_RELIEF = re.compile(r"\b(massage\w*|stroking|stroke (?:the|them|it|your)|tapping|bath\w*|"
+                     r"warm water|compress|knead\w*|stretch\w*)\b", re.IGNORECASE)
 
+
+# What advises: a recommendation or an action, not "drink" or "eat" alone, which causes use too.
+_ADVICE = re.compile(r"\b(recommend\w*|should|need to|must|try|helps?|useful|relieve\w*|prevent\w*|"
+                     r"avoid|massage\w*|stroking|stroke (?:the|them|it|your)|bath\w*|compress|"
+                     r"exercises?|stretch\w*|knead\w*|adjust|eliminat\w*|include|treat\w*|"
+                     r"remed\w*|course of)\b", re.IGNORECASE)
+# Score penalties of bot/compose.py for a unit off the asked kind (see off_intent).
+FIRST_AID_OFF = 1.0
+ADVICE_OFF = 0.3
 
 _ASKS_WHY = _INTENTS[0][0]
 _ASKS_HELP = _INTENTS[1][0]
@@ -68,8 +78,26 @@ def intent_cues(question: str) -> list[re.Pattern[str]]:
     return [cue for asks, cue in _INTENTS if asks.search(question)]
 
 
-def off_intent(question: str, unit: str) -> bool:
-    """For a question that asks what to do right now, a unit that names no first aid: prevention
-    ("to prevent cramps from recurring"), treatment ("If the cause is a serious disease, it needs
-    to be treated") or an outcome ("After recovery, the cramps will disappear")."""
-    return asks_first_aid(question) and not _RELIEF.search(unit)
+def advice_cues(question: str) -> list[re.Pattern[str]]:
+    """For a question that asks what to do (and not why), the patterns of advice sentences; []
+    otherwise. Retrieval is reordered by these alone (bot/rerank.py): a "why" question's words
+    already find the causes, while "what helps at night?" shares its words with the causes."""
+    if asks_first_aid(question):
+        return [_RELIEF]
+    if _ASKS_HELP.search(question) and not _ASKS_WHY.search(question):
+        return [_INTENTS[1][1]]
+    return []
+
+
+def off_intent(question: str, unit: str) -> float:
+    """How far a unit is from the kind of answer asked for, as a score penalty. For a question
+    that asks what to do right now, a unit that names no first aid (prevention "to prevent cramps
+    from recurring", treatment "If the cause is a serious disease, it needs to be treated" or an
+    outcome "After recovery, the cramps will disappear") is out. For one that asks what helps, a
+    unit that advises nothing ("Caffeine abuse. When you drink more than 5 cups ... may cramp",
+    which matched "drink") goes below those that do."""
+    if asks_first_aid(question):
+        return 0.0 if _RELIEF.search(unit) else FIRST_AID_OFF
+    if _ASKS_HELP.search(question) and not _ASKS_WHY.search(question):
+        return 0.0 if _ADVICE.search(unit) else ADVICE_OFF
+    return 0.0

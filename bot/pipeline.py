@@ -22,12 +22,14 @@ from bot.extractive import extractive_answer
 from bot.gaps import note_gap
 from bot.generation.base import Generator
 from bot.generation.factory import make_generator
+from bot.intents import advice_cues
 from bot.grounding import GroundedAnswer, verify_answer
 from bot.lead import Lead, check_lead, lead_messages, stream_lead
 from bot.localize import localize_answer
 from bot.prompt import build_messages
 from bot.query import SearchQuery, is_misspelling, known_query_words, russian_known, search_query
 from bot.rare_terms import RareTerms
+from bot.rerank import POOL_FACTOR, prefer_intent
 from bot.retrieval import PassageRetriever
 from bot.safety.input_guard import Message, check_message
 from bot.safety.redflags import RedFlag, triage
@@ -229,7 +231,9 @@ class CrampBot:
             # (a model rewrite already says what it asks).
             focus = (message.search_text
                      if query.follow_up and english and not query.standalone_question else None)
-            answer = yield from self._composed(asked, query.text, question, context, results,
+            # Its sentences are weighed against its own words with the conversation's topic.
+            search_text = query.also[0] if focus and query.also else query.text
+            answer = yield from self._composed(asked, search_text, question, context, results,
                                                timings, started, lang, focus)
         timings.total_s = time.perf_counter() - started
         yield Done(self._with_query(answer, query))
@@ -248,7 +252,7 @@ class CrampBot:
                                    max_units=checks.max_evidence, margin=checks.evidence_margin,
                                    floor=checks.evidence_floor,
                                    other_margin=checks.evidence_other_margin, focus=focus,
-                                   topic=self.topic, retrieval_scores=[r.score for r in context],
+                                   topic=self.topic, retrieval_scores=[r.retrieval_score for r in context],
                                    nexts=nexts, brought=len(shown) - len(retrieved))
         if not evidence:
             return self._decline(question, results, timings, started, lang)
@@ -345,14 +349,22 @@ class CrampBot:
                   ) -> tuple[SearchQuery, list[RetrievedPassage], float]:
         """The search query, its passages and the retrieval time (ms)."""
         query = self._search_query(message, history, use_model)
-        results, retrieval_ms = self.retriever.search_all(query.texts)
+        results, retrieval_ms = self._search(query)
         if history and not query.follow_up and not self._passes_gate(results):
             # "does coffee count?" names nothing the sources answer on its own: read it in the
             # context of the conversation before declining.
             query = self._search_query(message, history, use_model, force_follow_up=True)
-            results, more_ms = self.retriever.search_all(query.texts)
+            results, more_ms = self._search(query)
             retrieval_ms += more_ms
         return query, results, retrieval_ms
+
+    def _search(self, query: SearchQuery) -> tuple[list[RetrievedPassage], float]:
+        """The query's passages, ordered for the kind of answer it asks for (bot/rerank.py)."""
+        retrieval = self.settings.retrieval
+        cues = advice_cues(query.intent_text) if retrieval.intent_weight else []
+        k = retrieval.top_k
+        results, ms = self.retriever.search_all(query.texts, k * POOL_FACTOR if cues else k)
+        return prefer_intent(results, cues, k, retrieval.intent_weight), ms
 
     def _search_query(self, message: str, history: History, use_model: bool,
                       force_follow_up: bool = False) -> SearchQuery:
@@ -373,12 +385,16 @@ class CrampBot:
         return self.retriever.relevance(results) >= retrieval.gate_threshold
 
     def _context(self, results: list[RetrievedPassage]) -> list[RetrievedPassage]:
-        """The retrieved passages the model sees: those close enough to the best one's score."""
+        """The retrieved passages the model sees: those close enough to the best one's score,
+        with or without what they gained for the kind of answer asked (bot/rerank.py): a passage
+        of advice joins the causes that outrank it, and the causes' own ranking is kept."""
         margin = self.settings.retrieval.context_margin
         if margin is None:
             return results
         best = max(r.score for r in results)
-        return [r for r in results if r.score >= best - margin]
+        best_retrieved = max(r.retrieval_score for r in results)
+        return [r for r in results
+                if r.score >= best - margin or r.retrieval_score >= best_retrieved - margin]
 
     # -- answers ---------------------------------------------------------------------------
     def _answer_from(

@@ -69,6 +69,14 @@ class SearchQuery:
     # with the conversation's topic words ("what about at night?" after a swimming question:
     # the swimming words would outweigh "night" in the joint search). Empty otherwise.
     also: tuple[str, ...] = ()
+    # The message's own words in English: what kind of answer it asks for is read from them, not
+    # from the previous question searched along with a follow-up ("Why do my calves cramp at
+    # night?" then "And what can I do about it?" asks for advice, not causes). "" = `text`.
+    own_text: str = ""
+
+    @property
+    def intent_text(self) -> str:
+        return self.own_text or self.text
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -109,14 +117,17 @@ def search_query(
     rewrite_ms = (time.perf_counter() - started) * 1000
     english = standalone or text
     also: tuple[str, ...] = ()
+    own_english = ""
     if normalize:
         english = _in_corpus_words(text, standalone, settings)
         if own:
+            own_english = _in_corpus_words(own, None, settings)
             topic = topic_words(_in_corpus_words(previous, None, settings), settings)
-            anchored = f"{_in_corpus_words(own, None, settings)} {topic}"
+            anchored = f"{own_english} {topic}"
             also = (anchored.strip(),) if anchored.strip() else ()
     return SearchQuery(text=english.strip() or text, standalone_question=standalone,
-                       rewrite_ms=rewrite_ms, follow_up=follow_up, also=also)
+                       rewrite_ms=rewrite_ms, follow_up=follow_up, also=also,
+                       own_text=own_english.strip())
 
 
 def _names_no_topic(text: str, settings: Settings) -> bool:

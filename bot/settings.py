@@ -67,6 +67,12 @@ class RetrievalSettings(BaseModel):
         description="The same for a Russian word the Russian lexicon does not know (stricter: a "
         "Russian misspelling cannot be checked against the English sources). None: off.",
     )
+    intent_weight: float = Field(
+        0.25, ge=0, le=1,
+        description="Reorder a wider pool of retrieved passages by the kind of answer the "
+        "question asks for (advice, causes, mechanism, first aid): a passage made only of "
+        "sentences of that kind gains this much (bot/rerank.py). 0: retrieval order.",
+    )
     rewrite_with_model: bool = Field(
         True,
         description="Let the local model condense a follow-up into a standalone question "

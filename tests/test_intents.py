@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.intents import asks_first_aid, asks_why, intent_cues, off_intent
+from bot.intents import advice_cues, asks_first_aid, asks_why, intent_cues, off_intent
 
 
 @pytest.mark.parametrize("question, first_aid", [
@@ -37,3 +37,19 @@ def test_each_kind_of_question_looks_for_its_kind_of_sentence():
     assert matches(mechanism, "In a state of fatigue, the alpha motor neurons keep working.")
     assert not matches(mechanism, "Muscle cramps are an unpleasant and often very painful phenomenon.")
     assert intent_cues("Tell me about calves.") == []
+
+
+def test_a_question_that_asks_what_helps_sets_units_that_advise_nothing_below_advice():
+    question = "what can I do so it stops happening?"
+    assert off_intent(question, "Caffeine abuse. When you drink more than 5 cups of coffee a day, "
+                                "your calf muscles may cramp.") > 0
+    assert off_intent(question, "It is recommended to use herbal teas.") == 0
+    assert off_intent("Why do swimmers cramp?", "Caffeine abuse.") == 0
+
+
+def test_the_disease_stroke_is_neither_first_aid_nor_advice():
+    unit = "This phenomenon is most common at the onset of a stroke or in the period after it."
+    assert off_intent("what can I do right when my calf knots up", unit) > 0
+    assert off_intent("how do I avoid it next season?", unit) > 0
+    assert not any(cue.search(unit) for cue in advice_cues("what helps?"))
+    assert not off_intent("what can I do right when my calf knots up", "Lightly stroke them under the water.")

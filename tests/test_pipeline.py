@@ -212,6 +212,20 @@ def test_a_follow_up_is_condensed_by_the_model_when_the_setting_asks(make_bot, f
     assert re.search(r"diabetes|preeclampsia|pregnan", answer.text, re.IGNORECASE)
 
 
+@pytest.mark.parametrize("follow_up, advice", [
+    ("what can I do so it stops happening?", r"valerian"),
+    ("And what can I do about it?", r"relieved by a proper balanced diet|warm water|massage"),
+])
+def test_a_follow_up_that_asks_what_helps_is_answered_with_advice_not_the_causes(make_bot, follow_up,
+                                                                                    advice):
+    """The previous question ("why ... at night?") is searched along with the follow-up, and
+    every cause passage shares its words: the advice must still lead (bot/rerank.py)."""
+    history = [(NIGHT, "Night cramps often come from stress and irregular meals [1].")]
+    answer = make_bot().ask(follow_up, history)
+    assert re.search(advice, answer.text, re.IGNORECASE), answer.text
+    assert "Caffeine abuse" not in answer.text and "Complaints that the calves cramp at night" not in answer.text
+
+
 def test_a_short_message_the_sources_cannot_answer_alone_is_read_with_the_conversation(make_bot):
     bot = make_bot()
     history = [(NIGHT, "Night cramps often come from stress and irregular meals [1].")]
