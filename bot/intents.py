@@ -47,7 +47,7 @@ _RELIEF = re.compile(r"\b(massage\w*|stroking|stroke (?:the|them|it|your)|tappin
 
 
 # What advises: a recommendation or an action, not "drink" or "eat" alone, which causes use too.
-_ADVICE = re.compile(r"\b(recommend\w*|should|need to|must|try|helps?|useful|relieve\w*|prevent\w*|"
+_ADVICE = re.compile(r"\b(recommend\w*|should|need to|must|important to|try|helps?|useful|relieve\w*|prevent\w*|"
                      r"avoid|massage\w*|stroking|stroke (?:the|them|it|your)|bath\w*|compress|"
                      r"exercises?|stretch\w*|knead\w*|adjust|eliminat\w*|include|treat\w*|"
                      r"remed\w*|course of)\b", re.IGNORECASE)

@@ -31,13 +31,17 @@ def intent_share(result: RetrievedPassage, cues: list[re.Pattern[str]]) -> float
 
 def prefer_intent(results: list[RetrievedPassage], cues: list[re.Pattern[str]], k: int,
                   weight: float) -> list[RetrievedPassage]:
-    """The best `k` of `results` once each has gained for the asked kind of answer; unchanged
-    (cut to `k`) when the question asks for no particular kind. The dense score, which the gate
-    reads, stays as retrieved."""
+    """`k` of `results`: retrieval's best as it is, then the rest by their score plus what they
+    gain for the asked kind of answer; `results[:k]` when the question asks for no particular
+    kind. Retrieval's best stays because it holds the question's topic: "calves cramp after
+    training, what to do?" is answered inside a cause passage ("It is therefore important to
+    increase the load on the legs gradually"), which passages of general advice (herbal teas,
+    valerian) would push out. The dense score, which the gate reads, is kept."""
     if not cues or not weight:
         return results[:k]
+    kept = results[:1]
     boosted = []
-    for result in results:
+    for result in results[1:]:
         boost = weight * intent_share(result, cues)
         boosted.append(dataclasses.replace(result, score=result.score + boost, intent_boost=boost))
-    return sorted(boosted, key=lambda r: r.score, reverse=True)[:k]
+    return kept + sorted(boosted, key=lambda r: r.score, reverse=True)[:k - len(kept)]

@@ -226,6 +226,13 @@ def test_a_follow_up_that_asks_what_helps_is_answered_with_advice_not_the_causes
     assert "Caffeine abuse" not in answer.text and "Complaints that the calves cramp at night" not in answer.text
 
 
+def test_advice_inside_the_passage_about_the_asked_situation_beats_general_advice(make_bot):
+    """Retrieval's best passage stays when advice is asked (bot/rerank.py): after training, the
+    answer is the source's "increase the load gradually", not herbal teas or valerian."""
+    answer = make_bot().ask("my calves cramp after training, what should I do?")
+    assert "gradually" in answer.text and "valerian" not in answer.text, answer.text
+
+
 def test_a_short_message_the_sources_cannot_answer_alone_is_read_with_the_conversation(make_bot):
     bot = make_bot()
     history = [(NIGHT, "Night cramps often come from stress and irregular meals [1].")]
