@@ -47,8 +47,9 @@ _RELIEF = re.compile(r"\b(massage\w*|stroking|stroke (?:the|them|it|your)|tappin
 
 
 # What advises: a recommendation or an action, not "drink" or "eat" alone, which causes use too.
-_ADVICE = re.compile(r"\b(recommend\w*|should|need to|must|important to|try|helps?|useful|relieve\w*|prevent\w*|"
-                     r"avoid|massage\w*|stroking|stroke (?:the|them|it|your)|bath\w*|compress|"
+_ADVICE = re.compile(r"\b(recommend\w*|should|need to|must|important to|try|helps?|useful|"
+                     r"relieve\w*|prevent\w*|avoid|massage\w*|stroking|stroke (?:the|them|it|your)|"
+                     r"bath\w*|compress|"
                      r"exercises?|stretch\w*|knead\w*|adjust|eliminat\w*|include|treat\w*|"
                      r"remed\w*|course of)\b", re.IGNORECASE)
 # Score penalties of bot/compose.py for a unit off the asked kind (see off_intent).
