@@ -243,8 +243,12 @@ def select_evidence(
     def eligible(index: int) -> bool:
         # Another passage is cited only for a unit nearly as good as the best: each passage
         # cited is one more the reader must check, and a weaker one is more often off the point.
-        return (other_margin is None or scores[index] >= best - other_margin
-                or _neighbours(shown[candidates[index][0] - 1], shown[best_passage - 1]))
+        # So is another item of the best unit's list ("Caffeine abuse. ..." then "Metabolic
+        # disorders. ..."): a claim of its own, which rode along with coffee questions.
+        if other_margin is None or scores[index] >= best - other_margin:
+            return True
+        return (_neighbours(shown[candidates[index][0] - 1], shown[best_passage - 1])
+                and not (_starts_item(candidates[index][1]) and _starts_item(candidates[best_index][1])))
 
     chosen: list[int] = []
     for index in np.argsort(scores)[::-1]:

@@ -233,6 +233,16 @@ def test_advice_inside_the_passage_about_the_asked_situation_beats_general_advic
     assert "gradually" in answer.text and "valerian" not in answer.text, answer.text
 
 
+@pytest.mark.parametrize("question, item, neighbour", [
+    ("Can coffee cause leg cramps?", "5 cups", "Metabolic disorders"),
+    ("Can atherosclerosis cause calf cramps?", "while walking", "Old age"),
+])
+def test_the_next_item_of_a_list_does_not_ride_along_with_the_asked_one(make_bot, question, item,
+                                                                         neighbour):
+    answer = make_bot().ask(question)
+    assert item in answer.text and neighbour not in answer.text, answer.text
+
+
 def test_a_short_message_the_sources_cannot_answer_alone_is_read_with_the_conversation(make_bot):
     bot = make_bot()
     history = [(NIGHT, "Night cramps often come from stress and irregular meals [1].")]
