@@ -68,6 +68,7 @@ _SYNONYM_GROUPS = {
     "sweat": "sweat perspiration",
     "eat": "eat diet food meal menu",
     "swim": "swim swimmer",  # "when swimming" asks what "Why do swimmers...?" answers
+    "old": "old elderly senior",  # "elderly people" asks what "Old age. Slow metabolism..." answers
 }
 COMMON_WORDS = {"cramp", "calf", "leg", "muscl", "pain", "caus", "help", "lead", "occur", "result"}
 _NEGATIONS = {"not", "no", "never", "cannot", "nor", "none"}

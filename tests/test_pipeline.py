@@ -236,6 +236,9 @@ def test_advice_inside_the_passage_about_the_asked_situation_beats_general_advic
 @pytest.mark.parametrize("question, item, neighbour", [
     ("Can coffee cause leg cramps?", "5 cups", "Metabolic disorders"),
     ("Can atherosclerosis cause calf cramps?", "while walking", "Old age"),
+    # "elderly" finds the sources' list item "Old age" (bot/query_terms.tsv), not only "such
+    # complaints are more often heard from the elderly".
+    ("Why do elderly people get leg cramps at night?", "Old age", "insufficient warm-up"),
 ])
 def test_the_next_item_of_a_list_does_not_ride_along_with_the_asked_one(make_bot, question, item,
                                                                          neighbour):
