@@ -61,11 +61,15 @@ _LEANS_BACK = re.compile(
 # "It is recommended to use herbal teas." names no antecedent: its "it" is the expletive one.
 _EXPLETIVE = re.compile(r"^it is (?:\w+ )?(?:recommended|necessary|important|useful|worth|best|"
                         r"advisable|compulsory|essential|good|better)\b", re.IGNORECASE)
-# At the start of a chunk only a pronoun needs the sentence before it ("This in turn will
-# eliminate the pain."); "And during pregnancy..." reads well on its own.
+# At the start of a chunk a pronoun needs the sentence before it ("This in turn will eliminate
+# the pain."), and so do a consequence ("As a result, the swollen muscle fibers squeeze the
+# vessels", which after a sweating sentence read as if sweating swelled them) and a step after
+# one not shown ("After the massage, a cold compress..."); "And during pregnancy..." reads well.
 _NEEDS_ANTECEDENT = re.compile(
     r"^(?:(?:most|more|very|also|usually|often|especially)\s+){0,2}"
-    r"(it|its|this|these|those|they|their|such|both)\b", re.IGNORECASE)
+    r"(it|its|this|these|those|they|their|such|both)\b"
+    r"|^(?:as a result|in turn|after (?:the|this|that) \w+)\b",
+    re.IGNORECASE)
 
 
 # A unit of the kind of answer the question asks for (bot/intents.py) gains this much; one off
