@@ -14,8 +14,8 @@ class RetrievedPassage:
     passage: Passage
     score: float  # the score retrieval ranked by (fused when hybrid)
     dense_score: float  # cosine similarity of query and passage embeddings
-    # What `score` gained for giving the kind of answer asked for (bot/rerank.py); the passages'
-    # order and the context margin use it, the choice of sentences weighs retrieval without it.
+    # What `score` gained for giving the kind of answer asked for (bot/rerank.py); the context
+    # margin also admits a passage close to the best one without it (pipeline._context).
     intent_boost: float = 0.0
 
     @property

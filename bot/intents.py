@@ -32,6 +32,11 @@ _INTENTS = (
                 r"\binside the muscle", re.IGNORECASE),
      re.compile(r"\b(impulses?|neurons?|motoneurons?|nerv\w*|vessels?|blood|oxygen|anoxia|"
                 r"contract\w*|fibers?|tens(?:es|ion))\b", re.IGNORECASE)),
+    # "How long does one usually last?" is answered by a duration ("often last for three
+    # minutes or more"), which no word of the question names.
+    (_ASKS_DURATION := re.compile(r"\bhow long\b|\bduration\b|\bhow many (?:minutes|seconds)\b",
+                                  re.IGNORECASE),
+     re.compile(r"\b(minutes?|seconds?|hours?|last(?:s|ed)? for)\b", re.IGNORECASE)),
 )
 
 
@@ -79,12 +84,15 @@ def intent_cues(question: str) -> list[re.Pattern[str]]:
     return [cue for asks, cue in _INTENTS if asks.search(question)]
 
 
-def advice_cues(question: str) -> list[re.Pattern[str]]:
-    """For a question that asks what to do (and not why), the patterns of advice sentences; []
-    otherwise. Retrieval is reordered by these alone (bot/rerank.py): a "why" question's words
-    already find the causes, while "what helps at night?" shares its words with the causes."""
+def reorder_cues(question: str) -> list[re.Pattern[str]]:
+    """The patterns of the sentences that answer a question of a kind its words do not find:
+    advice for one that asks what to do (and not why), a duration for "how long"; [] otherwise.
+    Retrieval is reordered by these alone (bot/rerank.py): a "why" question's words already
+    find the causes, while "what helps at night?" shares its words with the causes."""
     if asks_first_aid(question):
         return [_RELIEF]
+    if _ASKS_DURATION.search(question):
+        return [_INTENTS[3][1]]
     if _ASKS_HELP.search(question) and not _ASKS_WHY.search(question):
         return [_INTENTS[1][1]]
     return []
@@ -99,6 +107,8 @@ def off_intent(question: str, unit: str) -> float:
     which matched "drink") goes below those that do."""
     if asks_first_aid(question):
         return 0.0 if _RELIEF.search(unit) else FIRST_AID_OFF
+    if _ASKS_DURATION.search(question):  # "how long...?": the monthly check-up answers no
+        return 0.0 if _INTENTS[3][1].search(unit) else FIRST_AID_OFF
     if _ASKS_HELP.search(question) and not _ASKS_WHY.search(question):
         return 0.0 if _ADVICE.search(unit) else ADVICE_OFF
     return 0.0

@@ -22,7 +22,7 @@ from bot.extractive import extractive_answer
 from bot.gaps import note_gap
 from bot.generation.base import Generator
 from bot.generation.factory import make_generator
-from bot.intents import advice_cues
+from bot.intents import reorder_cues
 from bot.grounding import GroundedAnswer, verify_answer
 from bot.lead import Lead, check_lead, lead_messages, stream_lead
 from bot.localize import localize_answer
@@ -252,7 +252,7 @@ class CrampBot:
                                    max_units=checks.max_evidence, margin=checks.evidence_margin,
                                    floor=checks.evidence_floor,
                                    other_margin=checks.evidence_other_margin, focus=focus,
-                                   topic=self.topic, retrieval_scores=[r.retrieval_score for r in context],
+                                   topic=self.topic, retrieval_scores=[r.score for r in context],
                                    nexts=nexts, brought=len(shown) - len(retrieved))
         if not evidence:
             return self._decline(question, results, timings, started, lang)
@@ -361,7 +361,7 @@ class CrampBot:
     def _search(self, query: SearchQuery) -> tuple[list[RetrievedPassage], float]:
         """The query's passages, ordered for the kind of answer it asks for (bot/rerank.py)."""
         retrieval = self.settings.retrieval
-        cues = advice_cues(query.intent_text) if retrieval.intent_weight else []
+        cues = reorder_cues(query.intent_text) if retrieval.intent_weight else []
         k = retrieval.top_k
         results, ms = self.retriever.search_all(query.texts, k * POOL_FACTOR if cues else k)
         return prefer_intent(results, cues, k, retrieval.intent_weight), ms

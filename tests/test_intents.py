@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.intents import advice_cues, asks_first_aid, asks_why, intent_cues, off_intent
+from bot.intents import reorder_cues, asks_first_aid, asks_why, intent_cues, off_intent
 
 
 @pytest.mark.parametrize("question, first_aid", [
@@ -51,5 +51,13 @@ def test_the_disease_stroke_is_neither_first_aid_nor_advice():
     unit = "This phenomenon is most common at the onset of a stroke or in the period after it."
     assert off_intent("what can I do right when my calf knots up", unit) > 0
     assert off_intent("how do I avoid it next season?", unit) > 0
-    assert not any(cue.search(unit) for cue in advice_cues("what helps?"))
+    assert not any(cue.search(unit) for cue in reorder_cues("what helps?"))
     assert not off_intent("what can I do right when my calf knots up", "Lightly stroke them under the water.")
+
+
+def test_a_question_how_long_looks_for_a_duration():
+    question = "how long does one usually last?"
+    assert any(cue.search("Tonic convulsions often last for three minutes or more.")
+               for cue in reorder_cues(question))
+    assert off_intent(question, "If at least once a month you have a cramp, see a doctor.") > 0
+    assert off_intent(question, "Tonic convulsions often last for three minutes or more.") == 0

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bot.answer import RetrievedPassage
-from bot.intents import advice_cues
+from bot.intents import reorder_cues
 from bot.rerank import prefer_intent
 from corpus.passage import Passage
 
@@ -19,7 +19,7 @@ ADVICE = _result("a", "It is recommended to use herbal teas. Gently stroke the c
 
 
 def test_advice_asked_for_rises_above_causes_that_share_the_question_words():
-    cues = advice_cues("what helps calf cramps at night")
+    cues = reorder_cues("what helps calf cramps at night")
     kept = prefer_intent([*CAUSES, ADVICE], cues, k=6, weight=0.25)
     assert [r.passage.id for r in kept[:2]] == ["c0", "a"]  # retrieval's best stays first
     advice = kept[1]
@@ -29,7 +29,7 @@ def test_advice_asked_for_rises_above_causes_that_share_the_question_words():
 
 def test_a_question_that_asks_why_keeps_retrieval_order():
     results = [*CAUSES, ADVICE]
-    assert advice_cues("Why do my calves cramp at night?") == []
-    kept = prefer_intent(results, advice_cues("Why do my calves cramp at night?"), k=6, weight=0.25)
+    assert reorder_cues("Why do my calves cramp at night?") == []
+    kept = prefer_intent(results, reorder_cues("Why do my calves cramp at night?"), k=6, weight=0.25)
     assert kept == results[:6]
-    assert prefer_intent(results, advice_cues("what helps?"), k=6, weight=0.0) == results[:6]
+    assert prefer_intent(results, reorder_cues("what helps?"), k=6, weight=0.0) == results[:6]
