@@ -15,7 +15,8 @@ class RetrievedPassage:
     score: float  # the score retrieval ranked by (fused when hybrid)
     dense_score: float  # cosine similarity of query and passage embeddings
     # What `score` gained for giving the kind of answer asked for (bot/rerank.py); the context
-    # margin also admits a passage close to the best one without it (pipeline._context).
+    # margin also admits a passage close to the best one without it (pipeline._context), and
+    # the choice of sentences weighs retrieval without it.
     intent_boost: float = 0.0
 
     @property

@@ -30,7 +30,7 @@ import numpy as np
 from bot.answer import Citation
 from bot.citations import renumber, split_sentences, strip_markers, with_markers
 from bot.grounding import COMMON_WORDS, GroundedAnswer, SentenceCheck, content_words, lexical_recall
-from bot.intents import asks_why, intent_cues, off_intent
+from bot.intents import ADVICE_OFF, asks_why, intent_cues, off_intent
 from corpus.passage import Passage
 
 if TYPE_CHECKING:
@@ -198,10 +198,28 @@ def score_units(
         float(cosine) + lexical * lexical_recall(asked, content_words(about)) + prior[number - 1]
         + _SECTION_WEIGHT * float(section_cosines[number - 1]) - _RANK_BONUS * (number - 1)
         + _INTENT_BONUS * any(cue.search(unit) for cue in cues)
-        - off_intent(focus or question, unit)
+        - _off_kind(focus or question, unit, about, number)
         for (number, unit, about), cosine in zip(candidates, cosines)
     ]
     return Scored(candidates, scores, vectors)
+
+
+# Words of asking for help, which name no topic ("what helps", "what can I do").
+_ASKING_WORDS = content_words("help helps can do prevent avoid stop relieve treat against")
+
+
+def _off_kind(question: str, unit: str, about: str, number: int) -> float:
+    """bot/intents.py's penalty for a unit off the asked kind, but for a mere lack of advice in
+    retrieval's best passage (number 1) when the unit is about what the question names: "What
+    helps against leg cramps when swimming?" is answered by why swimmers cramp (cold water, a
+    temperature difference), since the sources give no advice for the water, not by a warm bath
+    at home. A follow-up's own words ("And what can I do about it?") name nothing: advice."""
+    penalty = off_intent(question, unit)
+    if number == 1 and penalty == ADVICE_OFF:
+        named = content_words(question) - COMMON_WORDS - _ASKING_WORDS
+        if named & content_words(about):
+            return 0.0
+    return penalty
 
 
 def select_evidence(

@@ -60,6 +60,7 @@ _ADVICE = re.compile(r"\b(recommend\w*|should|need to|must|important to|try|help
 # Score penalties of bot/compose.py for a unit off the asked kind (see off_intent).
 FIRST_AID_OFF = 1.0
 ADVICE_OFF = 0.3
+DURATION_GAIN = 0.3
 
 _ASKS_WHY = _INTENTS[0][0]
 _ASKS_HELP = _INTENTS[1][0]
@@ -107,8 +108,10 @@ def off_intent(question: str, unit: str) -> float:
     which matched "drink") goes below those that do."""
     if asks_first_aid(question):
         return 0.0 if _RELIEF.search(unit) else FIRST_AID_OFF
-    if _ASKS_DURATION.search(question):  # "how long...?": the monthly check-up answers no
-        return 0.0 if _INTENTS[3][1].search(unit) else FIRST_AID_OFF
+    if _ASKS_DURATION.search(question):
+        # "How long...?": a duration is the answer wherever retrieval ranked its passage (a
+        # negative penalty lifts it); the monthly check-up answers nothing of it.
+        return -DURATION_GAIN if _INTENTS[3][1].search(unit) else FIRST_AID_OFF
     if _ASKS_HELP.search(question) and not _ASKS_WHY.search(question):
         return 0.0 if _ADVICE.search(unit) else ADVICE_OFF
     return 0.0

@@ -252,7 +252,7 @@ class CrampBot:
                                    max_units=checks.max_evidence, margin=checks.evidence_margin,
                                    floor=checks.evidence_floor,
                                    other_margin=checks.evidence_other_margin, focus=focus,
-                                   topic=self.topic, retrieval_scores=[r.score for r in context],
+                                   topic=self.topic, retrieval_scores=[r.retrieval_score for r in context],
                                    nexts=nexts, brought=len(shown) - len(retrieved))
         if not evidence:
             return self._decline(question, results, timings, started, lang)

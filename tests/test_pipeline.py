@@ -246,6 +246,13 @@ def test_the_next_item_of_a_list_does_not_ride_along_with_the_asked_one(make_bot
     assert item in answer.text and neighbour not in answer.text, answer.text
 
 
+def test_what_helps_when_swimming_is_answered_from_the_swimming_passage(make_bot):
+    """The sources give no advice for the water: why swimmers cramp (cold water, a temperature
+    difference) answers it, not a warm bath at home, though the question asks what helps."""
+    answer = make_bot().ask("What helps against leg cramps when swimming?")
+    assert "narrowing of the blood vessels" in answer.text and "tub" not in answer.text, answer.text
+
+
 def test_how_long_is_answered_with_the_duration_the_sources_give(make_bot):
     """No word of "how long does one usually last?" finds "often last for three minutes or
     more"; the monthly check-up sentence had answered it (bot/intents.py, duration)."""
