@@ -60,4 +60,4 @@ def test_a_question_how_long_looks_for_a_duration():
     assert any(cue.search("Tonic convulsions often last for three minutes or more.")
                for cue in reorder_cues(question))
     assert off_intent(question, "If at least once a month you have a cramp, see a doctor.") > 0
-    assert off_intent(question, "Tonic convulsions often last for three minutes or more.") == 0
+    assert off_intent(question, "Tonic convulsions often last for three minutes or more.") < 0  # a gain
