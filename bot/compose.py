@@ -194,12 +194,14 @@ def score_units(
     top = max(retrieval_scores or [0.0])
     prior = [0.0] * len(shown) if retrieval_scores is None else [
         _PRIOR_WEIGHT * (score - top) for score in retrieval_scores]
+    abouts = [content_words(about) for *_, about in candidates]
+    named = asked - _ASKING_WORDS  # what the question is about, not how it asks
     scores = [
-        float(cosine) + lexical * lexical_recall(asked, content_words(about)) + prior[number - 1]
+        float(cosine) + lexical * lexical_recall(asked, about_words) + prior[number - 1]
         + _SECTION_WEIGHT * float(section_cosines[number - 1]) - _RANK_BONUS * (number - 1)
         + _INTENT_BONUS * any(cue.search(unit) for cue in cues)
-        - _off_kind(focus or question, unit, about, number)
-        for (number, unit, about), cosine in zip(candidates, cosines)
+        - _off_kind(focus or question, unit, number, named & about_words)
+        for (number, unit, about), cosine, about_words in zip(candidates, cosines, abouts)
     ]
     return Scored(candidates, scores, vectors)
 
@@ -208,17 +210,16 @@ def score_units(
 _ASKING_WORDS = content_words("help helps can do prevent avoid stop relieve treat against")
 
 
-def _off_kind(question: str, unit: str, about: str, number: int) -> float:
+def _off_kind(question: str, unit: str, number: int, names_it: set[str]) -> float:
     """bot/intents.py's penalty for a unit off the asked kind, but for a mere lack of advice in
-    retrieval's best passage (number 1) when the unit is about what the question names: "What
-    helps against leg cramps when swimming?" is answered by why swimmers cramp (cold water, a
-    temperature difference), since the sources give no advice for the water, not by a warm bath
-    at home. A follow-up's own words ("And what can I do about it?") name nothing: advice."""
+    retrieval's best passage (number 1) when the unit is about what the question names
+    (`names_it`: the question's topic words the unit's subject shares): "What helps against leg
+    cramps when swimming?" is answered by why swimmers cramp (cold water, a temperature
+    difference), since the sources give no advice for the water, not by a warm bath at home. A
+    follow-up's own words ("And what can I do about it?") name nothing: advice."""
     penalty = off_intent(question, unit)
-    if number == 1 and penalty == ADVICE_OFF:
-        named = content_words(question) - COMMON_WORDS - _ASKING_WORDS
-        if named & content_words(about):
-            return 0.0
+    if number == 1 and penalty == ADVICE_OFF and names_it:
+        return 0.0
     return penalty
 
 
@@ -270,7 +271,8 @@ def select_evidence(
         if other_margin is None or scores[index] >= best - other_margin:
             return True
         return (_neighbours(shown[candidates[index][0] - 1], shown[best_passage - 1])
-                and not (_starts_item(candidates[index][1]) and _starts_item(candidates[best_index][1])))
+                and not (_starts_item(candidates[index][1])
+                         and _starts_item(candidates[best_index][1])))
 
     chosen: list[int] = []
     for index in np.argsort(scores)[::-1]:

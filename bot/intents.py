@@ -13,6 +13,12 @@ import re
 # "why" question is answered by a cause ("due to", "lack of"), a "what helps" question by advice
 # ("it is recommended", "massage"). Without it, a sentence that merely names the question's topic
 # ("cramps often happen when swimming") outranks the one that explains it.
+# "stroke" as the verb only ("Gently stroke the cramped limb"): "the onset of a stroke" is no
+# advice and no first aid.
+_STROKE_VERB = r"stroking|stroke (?:the|them|it|your)"
+# A duration: "often last for three minutes or more".
+_DURATION = re.compile(r"\b(minutes?|seconds?|hours?|last(?:s|ed)? for)\b", re.IGNORECASE)
+
 _INTENTS = (
     (re.compile(r"\b(why|cause[sd]?|causing|reasons?|what makes|trigger|lead to|due to|"
                 r"what'?s going on|linked|related)\b", re.IGNORECASE),
@@ -22,7 +28,8 @@ _INTENTS = (
     (re.compile(r"\b(what (?:can|should|do) i do|what to do|help|helps|relieve|stop|treat\w*|"
                 r"get rid|ease|prevent\w*|avoid|remedy|remedies|cure)\b", re.IGNORECASE),
      re.compile(r"\b(recommend\w*|should|need to|helps?|useful|try|effect|relieve|prevent|avoid|"
-                r"include|massage|stroking|stroke (?:the|them|it|your)|bath|compress|exercise\w*|stretch\w*|knead\w*|drink|"
+                rf"include|massage|{_STROKE_VERB}|bath|compress|exercise\w*|stretch\w*|"
+                r"knead\w*|drink|"
                 r"eat|diet|eliminat\w*|adjust|treat\w*|take|taking)\b", re.IGNORECASE)),
     # "What happens inside the muscle during a cramp?" is answered by the mechanism (impulses,
     # nerves, squeezed vessels), not by "Muscle cramps are an unpleasant phenomenon".
@@ -36,7 +43,7 @@ _INTENTS = (
     # minutes or more"), which no word of the question names.
     (_ASKS_DURATION := re.compile(r"\bhow long\b|\bduration\b|\bhow many (?:minutes|seconds)\b",
                                   re.IGNORECASE),
-     re.compile(r"\b(minutes?|seconds?|hours?|last(?:s|ed)? for)\b", re.IGNORECASE)),
+     _DURATION),
 )
 
 
@@ -46,14 +53,13 @@ _RELIEF_NOW = re.compile(r"\b(right now|at the moment|when it happens|while it h
                          r"cramp|immediately|right away|quickly|in the moment|mid-cramp)\b"
                          r"|\bright when\b|прямо сейчас|сразу|немедленно|быстро", re.IGNORECASE)
 # What a hand can do during the cramp; "relieved by a balanced diet" or "relax" is no first aid.
-# "stroke" as the verb only: "the onset of a stroke" is no first aid.
-_RELIEF = re.compile(r"\b(massage\w*|stroking|stroke (?:the|them|it|your)|tapping|bath\w*|"
+_RELIEF = re.compile(rf"\b(massage\w*|{_STROKE_VERB}|tapping|bath\w*|"
                      r"warm water|compress|knead\w*|stretch\w*)\b", re.IGNORECASE)
 
 
 # What advises: a recommendation or an action, not "drink" or "eat" alone, which causes use too.
 _ADVICE = re.compile(r"\b(recommend\w*|should|need to|must|important to|try|helps?|useful|"
-                     r"relieve\w*|prevent\w*|avoid|massage\w*|stroking|stroke (?:the|them|it|your)|"
+                     rf"relieve\w*|prevent\w*|avoid|massage\w*|{_STROKE_VERB}|"
                      r"bath\w*|compress|"
                      r"exercises?|stretch\w*|knead\w*|adjust|eliminat\w*|include|treat\w*|"
                      r"remed\w*|course of)\b", re.IGNORECASE)
@@ -63,7 +69,7 @@ ADVICE_OFF = 0.3
 DURATION_GAIN = 0.3
 
 _ASKS_WHY = _INTENTS[0][0]
-_ASKS_HELP = _INTENTS[1][0]
+_ASKS_HELP, _ADVICE_CUE = _INTENTS[1]
 
 
 def asks_why(question: str) -> bool:
@@ -85,6 +91,11 @@ def intent_cues(question: str) -> list[re.Pattern[str]]:
     return [cue for asks, cue in _INTENTS if asks.search(question)]
 
 
+def _asks_help_only(question: str) -> bool:
+    """What to do, and not why: "what helps at night?", not "why, and what helps?"."""
+    return bool(_ASKS_HELP.search(question)) and not _ASKS_WHY.search(question)
+
+
 def reorder_cues(question: str) -> list[re.Pattern[str]]:
     """The patterns of the sentences that answer a question of a kind its words do not find:
     advice for one that asks what to do (and not why), a duration for "how long"; [] otherwise.
@@ -93,9 +104,9 @@ def reorder_cues(question: str) -> list[re.Pattern[str]]:
     if asks_first_aid(question):
         return [_RELIEF]
     if _ASKS_DURATION.search(question):
-        return [_INTENTS[3][1]]
-    if _ASKS_HELP.search(question) and not _ASKS_WHY.search(question):
-        return [_INTENTS[1][1]]
+        return [_DURATION]
+    if _asks_help_only(question):
+        return [_ADVICE_CUE]
     return []
 
 
@@ -111,7 +122,7 @@ def off_intent(question: str, unit: str) -> float:
     if _ASKS_DURATION.search(question):
         # "How long...?": a duration is the answer wherever retrieval ranked its passage (a
         # negative penalty lifts it); the monthly check-up answers nothing of it.
-        return -DURATION_GAIN if _INTENTS[3][1].search(unit) else FIRST_AID_OFF
-    if _ASKS_HELP.search(question) and not _ASKS_WHY.search(question):
+        return -DURATION_GAIN if _DURATION.search(unit) else FIRST_AID_OFF
+    if _asks_help_only(question):
         return 0.0 if _ADVICE.search(unit) else ADVICE_OFF
     return 0.0

@@ -22,8 +22,8 @@ from bot.extractive import extractive_answer
 from bot.gaps import note_gap
 from bot.generation.base import Generator
 from bot.generation.factory import make_generator
-from bot.intents import reorder_cues
 from bot.grounding import GroundedAnswer, verify_answer
+from bot.intents import reorder_cues
 from bot.lead import Lead, check_lead, lead_messages, stream_lead
 from bot.localize import localize_answer
 from bot.prompt import build_messages
@@ -252,7 +252,8 @@ class CrampBot:
                                    max_units=checks.max_evidence, margin=checks.evidence_margin,
                                    floor=checks.evidence_floor,
                                    other_margin=checks.evidence_other_margin, focus=focus,
-                                   topic=self.topic, retrieval_scores=[r.retrieval_score for r in context],
+                                   topic=self.topic,
+                                   retrieval_scores=[r.retrieval_score for r in context],
                                    nexts=nexts, brought=len(shown) - len(retrieved))
         if not evidence:
             return self._decline(question, results, timings, started, lang)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from bot.compose import passage_units
 from bot.answer import RetrievedPassage
+from bot.compose import passage_units
 
 # Candidates reordered per passage finally kept: the advice above sat at ranks 8-14 of 14.
 POOL_FACTOR = 3
