@@ -142,11 +142,12 @@ class TransformersGenerator:
         failure: list[BaseException] = []
 
         ids = inputs["input_ids"][0].tolist()
+        beginning = self._fixed_beginning(messages, ids) if self.prompt_cache is not None else []
 
         def generate() -> None:
             cache = None
             try:
-                cache = self._prefill(inputs) or self._reused(ids)
+                cache = self._prefill(inputs) or self._reused(beginning)
                 self._model.generate(
                     **inputs,
                     past_key_values=cache,
@@ -163,7 +164,7 @@ class TransformersGenerator:
                     **self._assisted(),
                 )
                 if self.prompt_cache is not None and self._prefill_model is None:
-                    self.prompt_cache.keep(ids, cache)
+                    self.prompt_cache.keep(beginning, cache)
             except BaseException as error:  # re-raised in the caller's thread below
                 failure.append(error)
                 streamer.end()  # unblocks the consumer, which would otherwise wait forever
@@ -186,12 +187,28 @@ class TransformersGenerator:
         tokens = self.settings.prompt_lookup_tokens
         return {"prompt_lookup_num_tokens": tokens} if tokens else {}
 
-    def _reused(self, ids: list[int]) -> Any:
-        """A cache holding this prompt's beginning, or a new one that generate() fills and that is
-        kept for the next prompt; None when prompt caching is off."""
-        if self.prompt_cache is None:
+    def _fixed_beginning(self, messages: list[ChatMessage], ids: list[int]) -> list[int]:
+        """The prompt's tokens before the last message's text: what every prompt with these
+        rules and this worked example shares, whatever the visitor asks."""
+        if not messages:
+            return []
+        other = [*messages[:-1], {**messages[-1], "content": "\u2047"}]  # any other text
+        other_ids = self._encode(other)["input_ids"][0].tolist()
+        shared = next((n for n, (a, b) in enumerate(zip(ids, other_ids)) if a != b),
+                      min(len(ids), len(other_ids)))
+        return ids[:min(shared, len(ids) - 1)]  # generate() must read at least one token
+
+    def _reused(self, beginning: list[int]) -> Any:
+        """A cache holding exactly the prompt's fixed beginning (kept, or read now in a pass of
+        its own), so every prompt is read in the same two passes; None when caching is off."""
+        if self.prompt_cache is None or not self.prompt_cache.worth_caching(beginning):
             return None
-        return self.prompt_cache.take(ids) or DynamicCache(config=self._model.config)
+        cache = self.prompt_cache.take(beginning)
+        if cache is None:
+            cache = DynamicCache(config=self._model.config)
+            with torch.no_grad():  # not inference_mode: generate() appends to these tensors later
+                self._model(input_ids=torch.tensor([beginning]), past_key_values=cache, use_cache=True)
+        return cache
 
     def _prefill(self, inputs: Any) -> Any:
         """The prompt's key/value cache from the bfloat16 copy, or None (generate reads the prompt).
