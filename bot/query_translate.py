@@ -8,10 +8,13 @@ the rest are dropped. "почему сводит икры ночью" -> "why cr
 """
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from wordfreq import zipf_frequency
 
 from bot.errors import ConfigError
 from corpus.tsv import tsv_rows
@@ -19,6 +22,13 @@ from corpus.tsv import tsv_rows
 RUSSIAN_LEXICON_FILE = Path(__file__).resolve().parent / "query_ru.tsv"
 _COLUMNS = ["russian", "english", "note"]
 _CYRILLIC_WORD = re.compile(r"[а-яё]+(?:-[а-яё]+)?")
+# A word this close to a known word or stem (difflib's ratio) is taken as a slip of the keyboard
+# ("судорга" -> "судорог-"); only for words and stems long enough that one slip cannot turn
+# one real word into another, and only for words Russian itself does not use (wordfreq's Zipf
+# frequency below _UNUSED_ZIPF: "установить" is not a misspelling of "устал-").
+_MIN_NEAR_LETTERS = 6
+_NEAR_SIMILARITY = 0.85
+_UNUSED_ZIPF = 0.5
 
 
 @dataclass(frozen=True)
@@ -30,7 +40,7 @@ class RussianLexicon:
         """The English terms of the Russian words the lexicon knows, in their order."""
         english = []
         for word in _CYRILLIC_WORD.findall(text.lower().replace("ё", "е")):
-            term = self.words.get(word) or self._by_stem(word)
+            term = self.words.get(word) or self._by_stem(word) or self._near(word)
             if term and (not english or english[-1] != term):
                 english.append(term)
         return " ".join(english)
@@ -42,6 +52,23 @@ class RussianLexicon:
             if term:
                 return term
         return None
+
+    def _near(self, word: str) -> str | None:
+        """The term of the known word or stem this word is a misspelling of, if any."""
+        if len(word) < _MIN_NEAR_LETTERS or zipf_frequency(word, "ru") >= _UNUSED_ZIPF:
+            return None
+        close = difflib.get_close_matches(word, self.words, n=1, cutoff=_NEAR_SIMILARITY)
+        if close:
+            return self.words[close[0]]
+        best, term = _NEAR_SIMILARITY, None
+        for stem, english in self.stems.items():
+            if len(stem) < _MIN_NEAR_LETTERS - 1:
+                continue
+            for end in (len(stem) - 1, len(stem), len(stem) + 1):  # a letter lost or added
+                ratio = difflib.SequenceMatcher(None, word[:end], stem).ratio()
+                if ratio >= best and (term is None or ratio > best):
+                    best, term = ratio, english
+        return term
 
     def english_words(self) -> set[str]:
         return {w.lower() for term in (*self.words.values(), *self.stems.values())

@@ -65,6 +65,8 @@ class RareTerms:
         return found
 
     def _unknown_latin(self, word: str) -> bool:
+        if "-" in word:  # "mid-WOD", "non-stop": judged by its parts, "co-codamol" by "codamol"
+            return any(self._unknown_latin(part) for part in word.split("-") if part)
         lower = word.lower()
         if len(lower) < _MIN_LETTERS or lower in self._known:
             return False

@@ -39,6 +39,7 @@ class FocusTerm:
     name: str  # shown in the decline
     kind: str
     pattern: re.Pattern[str]
+    unless: tuple[re.Pattern[str], ...] = ()  # context in which the term is only said in passing
 
 
 def _regex(term: str) -> re.Pattern[str]:
@@ -61,15 +62,18 @@ def load_terms(path: Path = TERMS_PATH) -> tuple[FocusTerm, ...]:
     except OSError as error:
         raise FocusTermsError(f"Cannot read the focus terms {path}: {error}.") from error
     rows = list(csv.reader(lines, delimiter="\t"))
-    if not rows or rows[0] != ["term", "name", "kind"]:
-        raise FocusTermsError(f"{path}: the first row must be the header 'term<TAB>name<TAB>kind'.")
+    if not rows or rows[0] != ["term", "name", "kind", "unless"]:
+        raise FocusTermsError(
+            f"{path}: the first row must be the header 'term<TAB>name<TAB>kind<TAB>unless'.")
     terms = []
     for number, row in enumerate(rows[1:], start=2):
-        if len(row) != 3 or not all(cell.strip() for cell in row) or row[2] not in KINDS:
-            raise FocusTermsError(f"{path}, row {number}: expected term, name and one of "
-                                  f"{sorted(KINDS)}, got {row!r}.")
-        term, name, kind = (cell.strip() for cell in row)
-        terms.append(FocusTerm(term, name, kind, _regex(term)))
+        row = row + [""] * (4 - len(row))  # the unless column is optional
+        if (len(row) != 4 or not all(cell.strip() for cell in row[:3]) or row[2].strip() not in KINDS):
+            raise FocusTermsError(f"{path}, row {number}: expected term, name, one of "
+                                  f"{sorted(KINDS)} and optionally unless, got {row!r}.")
+        term, name, kind, unless = (cell.strip() for cell in row)
+        context = tuple(_regex(t.strip()) for t in unless.split(",") if t.strip())
+        terms.append(FocusTerm(term, name, kind, _regex(term), context))
     return tuple(terms)
 
 
@@ -97,6 +101,8 @@ class ScopeChecker:
         for term in self._uncovered:
             match = term.pattern.search(
                 original if _CYRILLIC.search(term.term) else f"{original} \n {english}")
+            if match and any(c.search(f"{original} \n {english}") for c in term.unless):
+                continue  # "the baby pressing on the veins" in a question about pregnancy
             if match and term.name not in found:
                 found[term.name] = match.start()
         return sorted(found, key=found.get)

@@ -81,6 +81,13 @@ def test_lexicon_prefers_the_longest_stem():
     assert lexicon.gloss("какой сегодня курс доллара") == "which"
 
 
+def test_a_misspelt_russian_word_is_glossed_but_a_real_word_near_a_stem_is_not():
+    lexicon = load_russian_lexicon()
+    assert lexicon.gloss("судорга в икрах") == "cramps calf"  # a letter lost from "судорога"
+    assert lexicon.gloss("установить") == ""  # a common word, not a slip of "устал-"
+    assert lexicon.gloss("ношпа") == ""  # a drug the lexicon does not know stays unknown
+
+
 def translating(settings):
     return settings.model_copy(update={"retrieval": settings.retrieval.model_copy(
         update={"translate_with_model": True})})

@@ -23,6 +23,8 @@ def rare() -> RareTerms:
     ("does cofee make my calfs cramp", []),  # a misspelling the corrector repairs
     ("my calf cramps erly in the morning, is it conected to my new boots?", []),  # slips
     ("svodit ikry na poslednem trimestre, chto eto mozhet znachit?", []),  # transliteration
+    ("my calves cramp mid-WOD and at night", []),  # jargon judged by its short parts
+    ("is co-codamol ok for calf cramps?", ["co-codamol"]),
 ])
 def test_rare_unknown_words_are_found(rare, question, expected):
     assert rare.find(question) == expected

@@ -33,9 +33,15 @@ def test_uncovered_focus_is_named(checker, question, focus):
     "should I put ice on my calf after rubbing out a charley horse?",
     "I'm 28 weeks pregnant with my second child and my calves cramp",
     "Can a bad back make my calves cramp?",
+    "Why do expecting moms get swollen legs that cramp? Is it the baby pressing on something?",
 ])
 def test_in_scope_questions_name_no_focus(checker, question):
     assert checker.uncovered(question, question) == []
+
+
+def test_a_term_said_in_passing_is_not_the_focus_but_the_same_term_alone_is(checker):
+    assert checker.uncovered("my baby's legs cramp at night", "") == ["babies"]
+    assert checker.uncovered("I'm 30 weeks pregnant and the baby kicks, my calves cramp", "") == []
 
 
 def test_russian_terms_are_matched_in_the_message_as_written(checker):
@@ -56,7 +62,7 @@ def test_every_term_has_a_name_and_a_known_kind():
 
 def test_a_malformed_lexicon_is_refused_with_its_row(tmp_path):
     bad = tmp_path / "terms.tsv"
-    bad.write_text("term\tname\tkind\nquinine\tquinine\tdrugs\n", encoding="utf-8")
+    bad.write_text("term\tname\tkind\tunless\nquinine\tquinine\tdrugs\n", encoding="utf-8")
     with pytest.raises(FocusTermsError, match="row 2"):
         load_terms(bad)
 
