@@ -71,6 +71,12 @@ _NEEDS_ANTECEDENT = re.compile(
     r"|^(?:as a result|in turn|after (?:the|this|that) \w+)\b",
     re.IGNORECASE)
 
+# A consequence whose own subject is a full noun phrase ("As a result, the swollen muscle fibers
+# squeeze the vessels") still states its fact without the connective, which at the start of a
+# chunk points at a sentence not shown: the connective is dropped, the sentence kept.
+_CONSEQUENCE = re.compile(r"^(?:as a result|consequently|therefore|thus|hence),\s+(?=(?:the|a|an)\s+\w)",
+                          re.IGNORECASE)
+
 
 # A unit of the kind of answer the question asks for (bot/intents.py) gains this much; one off
 # that kind loses bot/intents.py's off_intent penalty.
@@ -91,6 +97,9 @@ def passage_units(passage: Passage) -> list[tuple[str, str]]:
     about): the question a source asks itself is not shown, but it says what the answer is to."""
     sentences = [strip_markers(s).strip() for s in split_sentences(passage.text)]
     sentences = [s for s in sentences if s]
+    if sentences and _CONSEQUENCE.match(sentences[0]):
+        rest = _CONSEQUENCE.sub("", sentences[0])
+        sentences[0] = rest[:1].upper() + rest[1:]
     # A chunk can start mid-sentence: a leading piece in lower case belongs to a sentence we lack.
     # and a leading "This in turn will eliminate the pain." leans on a sentence of the chunk before.
     while sentences and (not sentences[0][:1].isupper() and not sentences[0][:1].isdigit()

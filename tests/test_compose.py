@@ -6,6 +6,7 @@ import re
 import numpy as np
 
 from bot.compose import Evidence, compose_answer, display_sentences, passage_units, select_evidence
+from bot.render import highlight_sentence
 from corpus.passage import Passage
 
 
@@ -59,6 +60,15 @@ def test_a_sentence_naming_the_last_ones_noun_with_the_reads_with_it():
 def test_a_chunk_starting_with_a_pronoun_drops_the_sentence_it_cannot_explain():
     units = [unit for unit, _ in passage_units(ADVICE)]
     assert not any(u.startswith("This in turn") for u in units)
+
+
+def test_a_chunk_starting_with_a_consequence_keeps_its_fact_without_the_connective():
+    mechanism = passage("As a result, the swollen muscle fibers squeeze the vessels, and blood "
+                        "does not flow through them. In the area of the spasm, oxygen starvation "
+                        "occurs.", pid="t#6")
+    units = [unit for unit, _ in passage_units(mechanism)]
+    assert units[0].startswith("The swollen muscle fibers squeeze the vessels")
+    assert highlight_sentence(mechanism.text, units[0]).startswith("As a result, <mark>")
 
 
 def test_selection_answers_the_question_asked(embedder):
