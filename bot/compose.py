@@ -57,7 +57,9 @@ _LEANS_BACK = re.compile(
     r"(it|its|this|these|that|those|they|their|such|both|and|but|so|then|therefore|thus|"
     r"as a result|in this case|exactly because|because of this|there is also|to do this|for this)\b"
     r"|^\w+(?:\s+\w+)?\s+(?:then|them|those)\b"  # "A phlebologist then...", "Choose only those"
-    r"|^the (?:aim|goal|purpose|point) (?:is|of)\b", re.IGNORECASE)  # "The aim is to relieve..."
+    r"|^the (?:aim|goal|purpose|point) (?:is|of)\b"  # "The aim is to relieve..."
+    r"|^[^.,;]{0,60},\s+(?:on the contrary|in contrast|by contrast)\b",  # contrasts the one before
+    re.IGNORECASE)
 # "It is recommended to use herbal teas." names no antecedent: its "it" is the expletive one.
 _EXPLETIVE = re.compile(r"^it is (?:\w+ )?(?:recommended|necessary|important|useful|worth|best|"
                         r"advisable|compulsory|essential|good|better)\b", re.IGNORECASE)
