@@ -63,6 +63,12 @@ _ADVICE = re.compile(r"\b(recommend\w*|should|need to|must|important to|try|help
                      r"bath\w*|compress|"
                      r"exercises?|stretch\w*|knead\w*|adjust|eliminat\w*|include|treat\w*|"
                      r"remed\w*|course of)\b", re.IGNORECASE)
+# Advice for a condition: "In some cases, pain in the calf is a signal of ... a blood pressure
+# disorder. Such symptoms are relieved by a balanced diet" advises, but only those who have it.
+_CONDITION = re.compile(r"\b(blood pressure|varicose|venous|veins?|phlebolog\w*|atherosclerosis|"
+                        r"pregnan\w*|expectant|gestation\w*|diabet\w*|anemia|parkinson\w*|"
+                        r"osteochondrosis|spin(?:e|al)|alcohol\w*|serious disease)\b",
+                        re.IGNORECASE)
 # Score penalties of bot/compose.py for a unit off the asked kind (see off_intent).
 FIRST_AID_OFF = 1.0
 ADVICE_OFF = 0.3
@@ -124,5 +130,20 @@ def off_intent(question: str, unit: str) -> float:
         # negative penalty lifts it); the monthly check-up answers nothing of it.
         return -DURATION_GAIN if _DURATION.search(unit) else FIRST_AID_OFF
     if _asks_help_only(question):
-        return 0.0 if _ADVICE.search(unit) else ADVICE_OFF
+        return 0.0 if _ADVICE.search(unit) and not _unasked_condition(question, unit) else ADVICE_OFF
     return 0.0
+
+
+# Words of one condition: a question about "veins" asks about varicose disease and phlebologists.
+_SAME_CONDITION = {"vein": "vein", "venou": "vein", "varic": "vein", "phleb": "vein",
+                   "expec": "pregn", "gesta": "pregn"}
+
+
+def _conditions(text: str) -> set[str]:
+    return {_SAME_CONDITION.get(m.lower()[:5].rstrip("s"), m.lower()[:5])
+            for m in _CONDITION.findall(text)}
+
+
+def _unasked_condition(question: str, unit: str) -> bool:
+    """Whether the unit's advice is for a condition the question does not name."""
+    return bool(_conditions(unit) - _conditions(question))

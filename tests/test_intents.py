@@ -61,3 +61,15 @@ def test_a_question_how_long_looks_for_a_duration():
                for cue in reorder_cues(question))
     assert off_intent(question, "If at least once a month you have a cramp, see a doctor.") > 0
     assert off_intent(question, "Tonic convulsions often last for three minutes or more.") < 0  # a gain
+
+
+def test_advice_for_a_condition_the_question_does_not_name_goes_below_general_advice():
+    blood_pressure = ("In some cases, pain in the calf is a signal that there is overstrain or a "
+                      "blood pressure disorder. Such symptoms are relieved by a balanced diet.")
+    assert off_intent("And what can I do about it? calves cramp", blood_pressure) > 0
+    assert off_intent("what helps calf cramps with high blood pressure?", blood_pressure) == 0
+    assert off_intent("And what can I do about it? calves cramp",
+                      "Alternatively, try to relieve pain with baths with warm water.") == 0
+    # One condition, several words: a question about veins asks about the phlebologist too.
+    assert off_intent("what helps when my veins are the cause?",
+                      "A phlebologist then prescribes treatment.") == 0

@@ -214,7 +214,7 @@ def test_a_follow_up_is_condensed_by_the_model_when_the_setting_asks(make_bot, f
 
 @pytest.mark.parametrize("follow_up, advice", [
     ("what can I do so it stops happening?", r"valerian"),
-    ("And what can I do about it?", r"relieved by a proper balanced diet|warm water|massage"),
+    ("And what can I do about it?", r"warm water|massage"),
 ])
 def test_a_follow_up_that_asks_what_helps_is_answered_with_advice_not_the_causes(make_bot, follow_up,
                                                                                     advice):
@@ -224,6 +224,7 @@ def test_a_follow_up_that_asks_what_helps_is_answered_with_advice_not_the_causes
     answer = make_bot().ask(follow_up, history)
     assert re.search(advice, answer.text, re.IGNORECASE), answer.text
     assert "Caffeine abuse" not in answer.text and "Complaints that the calves cramp at night" not in answer.text
+    assert "blood pressure" not in answer.text  # advice for a condition nobody named
 
 
 def test_advice_inside_the_passage_about_the_asked_situation_beats_general_advice(make_bot):
