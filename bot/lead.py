@@ -107,6 +107,21 @@ def relation_conflict(claim: str, units: list[str]) -> bool:
     return bool(_CAUSE.search(claim) and not _BENEFIT.search(claim) and not _CAUSE_IN_SOURCE.search(joined))
 
 
+# "5 cups of strong tea or coffee a day is too many" from "more than 5 cups ... may cramp": the
+# number is the source's, its bound is not. A number the units bound must keep that bound.
+_BOUNDED = re.compile(r"\b(more than|less than|fewer than|at least|at most|up to|over|under)\s+"
+                      r"(\d+(?:[.,]\d+)?)", re.IGNORECASE)
+
+
+def quantity_conflict(claim: str, units: list[str]) -> bool:
+    """Whether the claim names a number that its units bound ("more than 5") without that bound."""
+    claimed = {(bound.lower(), number) for bound, number in _BOUNDED.findall(claim)}
+    for bound, number in _BOUNDED.findall(" ".join(units)):
+        if re.search(rf"(?<![\d.,]){re.escape(number)}(?![\d])", claim) and (bound.lower(), number) not in claimed:
+            return True
+    return False
+
+
 def _agent_missing(claim: str, joined: str) -> bool:
     """"Swimming can help against leg cramps by relaxing the muscles" from "The water [of a warm
     bath] will relax the muscles": what the claim says helps or causes must be named by its
@@ -186,7 +201,7 @@ def check_lead(draft: str, question: str, evidence: list[Evidence], shown: list[
     units = [order[n - 1] for n in claims[0].cited]
     cited = [evidence[k - 1].text for k in units]
     if (relation_conflict(claims[0].text, cited) or answer_form_conflict(claims[0].text, question, cited)
-            or borrowed_facts(claims[0].text, question, cited)):
+            or borrowed_facts(claims[0].text, question, cited) or quantity_conflict(claims[0].text, cited)):
         return Lead("", [])
     known = content_words(question) | set().union(*(content_words(u.text) for u in evidence))
     new = content_words(claims[0].text) - known - _CONNECTIVES - COMMON_WORDS

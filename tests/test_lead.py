@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from bot.compose import Evidence
-from bot.lead import borrowed_facts, check_lead, lead_messages, relation_conflict, stream_lead
+from bot.lead import (borrowed_facts, check_lead, lead_messages, quantity_conflict, relation_conflict,
+                      stream_lead)
 from corpus.passage import Passage
 
 FOODS = ("To avoid vitamin deficiency and prevent calf muscle cramps, you should include pork, "
@@ -137,3 +138,12 @@ JOINED = ("Yes, atherosclerosis can cause calf cramps, as it can lead to slow me
 def test_a_lead_takes_its_facts_from_a_unit_that_names_its_subject(claim, question, units, borrowed):
     assert borrowed_facts(claim, question, list(units)) is borrowed
 
+
+
+def test_a_number_the_source_bounds_keeps_its_bound():
+    unit = ["Caffeine abuse. When you drink more than 5 cups of strong tea or coffee a day, your "
+            "calf muscles may cramp."]
+    assert quantity_conflict("5 cups of strong tea or coffee a day is too many [1].", unit)
+    assert not quantity_conflict("More than 5 cups of strong coffee a day can cause cramps [1].", unit)
+    assert not quantity_conflict("Strong coffee can make the calves cramp [1].", unit)
+    assert not quantity_conflict("It lasts 15 minutes [1].", ["It can last up to 150 minutes."])
