@@ -23,6 +23,9 @@ def checker():
     ("what about my period cramps?", "menstrual cramps"),
     ("does pickle juice stop a cramp?", "sports products"),
     ("How do I treat a gout attack in my knee?", "gout"),
+    ("Is it safe to use a TENS machine on my calf when it cramps?", "TENS devices"),
+    ("Why does my calf cramp after I donate blood?", "blood donation"),
+    ("Is it ok to do yoga while I have a calf strain?", "muscle strains"),
 ])
 def test_uncovered_focus_is_named(checker, question, focus):
     assert checker.uncovered(question, question)[:1] == [focus]
@@ -33,6 +36,7 @@ def test_uncovered_focus_is_named(checker, question, focus):
     "should I put ice on my calf after rubbing out a charley horse?",
     "I'm 28 weeks pregnant with my second child and my calves cramp",
     "Can a bad back make my calves cramp?",
+    "Do tens of cramps a night mean something?",
     "Why do expecting moms get swollen legs that cramp? Is it the baby pressing on something?",
 ])
 def test_in_scope_questions_name_no_focus(checker, question):
