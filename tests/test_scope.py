@@ -26,6 +26,8 @@ def checker():
     ("Is it safe to use a TENS machine on my calf when it cramps?", "TENS devices"),
     ("Why does my calf cramp after I donate blood?", "blood donation"),
     ("Is it ok to do yoga while I have a calf strain?", "muscle strains"),
+    ("can flat feet cause cramps in the calf?", "flat feet"),
+    ("my toes curl and cramp at night", "toe cramps"),
 ])
 def test_uncovered_focus_is_named(checker, question, focus):
     assert checker.uncovered(question, question)[:1] == [focus]
@@ -37,6 +39,7 @@ def test_uncovered_focus_is_named(checker, question, focus):
     "I'm 28 weeks pregnant with my second child and my calves cramp",
     "Can a bad back make my calves cramp?",
     "Do tens of cramps a night mean something?",
+    "why do I cramp when I point my toes in bed",
     "Why do expecting moms get swollen legs that cramp? Is it the baby pressing on something?",
 ])
 def test_in_scope_questions_name_no_focus(checker, question):
