@@ -60,15 +60,13 @@ class RussianLexicon:
         close = difflib.get_close_matches(word, self.words, n=1, cutoff=_NEAR_SIMILARITY)
         if close:
             return self.words[close[0]]
-        best, term = _NEAR_SIMILARITY, None
-        for stem, english in self.stems.items():
-            if len(stem) < _MIN_NEAR_LETTERS - 1:
-                continue
-            for end in (len(stem) - 1, len(stem), len(stem) + 1):  # a letter lost or added
-                ratio = difflib.SequenceMatcher(None, word[:end], stem).ratio()
-                if ratio >= best and (term is None or ratio > best):
-                    best, term = ratio, english
-        return term
+        # A stem is compared with the word's beginning of its length, a letter lost or added.
+        ratio, term = max(((difflib.SequenceMatcher(None, word[:end], stem).ratio(), english)
+                           for stem, english in self.stems.items()
+                           if len(stem) >= _MIN_NEAR_LETTERS - 1
+                           for end in (len(stem) - 1, len(stem), len(stem) + 1)),
+                          key=lambda scored: scored[0], default=(0.0, None))
+        return term if ratio >= _NEAR_SIMILARITY else None
 
     def english_words(self) -> set[str]:
         return {w.lower() for term in (*self.words.values(), *self.stems.values())

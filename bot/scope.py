@@ -98,10 +98,10 @@ class ScopeChecker:
         Russian ones in the message as written."""
         found: dict[str, int] = {}
         english, original = _normalize(english or ""), _normalize(original or "")
+        both = f"{original} \n {english}"
         for term in self._uncovered:
-            match = term.pattern.search(
-                original if _CYRILLIC.search(term.term) else f"{original} \n {english}")
-            if match and any(c.search(f"{original} \n {english}") for c in term.unless):
+            match = term.pattern.search(original if _CYRILLIC.search(term.term) else both)
+            if match and any(c.search(both) for c in term.unless):
                 continue  # "the baby pressing on the veins" in a question about pregnancy
             if match and term.name not in found:
                 found[term.name] = match.start()
