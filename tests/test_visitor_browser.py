@@ -448,6 +448,33 @@ def test_a_question_sent_during_an_answer_waits_and_says_so(slow_app, new_contex
     assert wait_for(lambda: focused_in(page.main_frame) == "box")
 
 
+# Records whether any element of the page was ever dimmed as "pending" (Gradio's 0.2 opacity
+# for the outputs of a running event), from the first byte of the document on.
+_WATCH_DIMMING = """
+window.__dimmed = [];
+new MutationObserver(records => {
+  for (const r of records) {
+    const el = r.target;
+    if (el.classList && el.classList.contains('pending')) window.__dimmed.push(el.className);
+  }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ['class']});
+"""
+
+
+@pytest.mark.parametrize("path", ["/", "/widget/"])
+def test_nothing_is_dimmed_while_the_page_loads(sites, new_context, path):
+    """The load restores the conversation and the page's language: a visitor must not see the
+    header and greeting flicker to 0.2 opacity (and a dimmed header fails contrast)."""
+    context = new_context(PANEL if path == "/widget/" else DESKTOP)
+    context.add_init_script(_WATCH_DIMMING)
+    page = context.new_page()
+    page.goto(sites["app"] + path)
+    page.locator(BOX).wait_for()
+    page.locator(".cb-greeting").wait_for()
+    page.wait_for_timeout(1500)  # the load's events and a loading-check tick are over
+    assert page.evaluate("window.__dimmed") == []
+
+
 @pytest.mark.parametrize("path", ["/", "/widget/"])
 def test_axe_finds_no_serious_violation_in_dark_mode(sites, new_context, path):
     page = new_context(PANEL if path == "/widget/" else DESKTOP).new_page()

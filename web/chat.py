@@ -423,9 +423,12 @@ def build_chat(bot: CrampBot, *, limiter: RateLimiter | None = None,
     ]
     lang_box = gr.Textbox(visible=False)  # the chosen language, for chat.js
     loading_check.tick(model_state, None, [loading, loading_check], queue=False, **hidden)
+    # No progress shown for the restore: Gradio dims every output of a running event to 0.2
+    # opacity, so the header and greeting flickered at each load, and a slow run caught the
+    # dimmed header failing axe's contrast check.
     page.load(restore, [conversation, browser_lang],
               [conversation, chatbot, turns, loading, loading_check, page_lang, lang_box, *others],
-              js=_READ_ID_AND_LANGUAGE, queue=False, **hidden,
+              js=_READ_ID_AND_LANGUAGE, queue=False, show_progress="hidden", **hidden,
               ).then(None, [conversation, lang_box], None, js=_SAVE_ID_AND_LANGUAGE, **hidden)
     # Starting over cancels an answer still streaming (Gradio's `cancels`): it would otherwise
     # write itself into the new conversation when it ends.
