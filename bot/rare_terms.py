@@ -11,6 +11,11 @@ Not treated as unknown: words the sources use (compared by retrieval's stems), w
 lexicons know (lay terms, the Russian gloss), misspellings of a corpus word (the query's spelling
 corrector bends them into it), short words and numbers. Word frequencies come from wordfreq, a
 maintained library with its word lists bundled (nothing is downloaded).
+
+A Russian word is a topic only when it names a thing: a rare verb or adverb is how Russian
+speakers talk ("замучалась", "дрыгаюсь": fed up, I jerk), and declining it as a subject the
+sources miss turned colloquial questions away. pymorphy3 (its dictionary bundled) tells the part
+of speech, and guesses it for words it does not know.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable
 
+import pymorphy3
 from wordfreq import top_n_list, zipf_frequency
 
 from bot.retrieval import bm25_tokens
@@ -60,7 +66,8 @@ class RareTerms:
         for word in _CYRILLIC_WORD.findall(text):
             lower = word.lower().replace("ё", "е")
             if (len(lower) >= _MIN_LETTERS + 1 and not (russian_known and russian_known(lower))
-                    and zipf_frequency(lower, "ru") < self._max_zipf["ru"] and word not in found):
+                    and zipf_frequency(lower, "ru") < self._max_zipf["ru"]
+                    and _names_a_thing_ru(lower) and word not in found):
                 found.append(word)
         return found
 
@@ -75,6 +82,24 @@ class RareTerms:
         if zipf_frequency(lower, "en") >= self._max_zipf["en"]:
             return False
         return not self._is_misspelling(word)
+
+
+# Parts of speech that say what happens or how, never what a question is about.
+_VERBAL = {"VERB", "INFN", "PRTF", "PRTS", "GRND", "ADVB", "ADJS", "PRED", "COMP"}
+_REFLEXIVE = ("ся", "сь")
+
+
+@functools.lru_cache(maxsize=1)
+def _russian_morphology() -> pymorphy3.MorphAnalyzer:
+    return pymorphy3.MorphAnalyzer(lang="ru")
+
+
+def _names_a_thing_ru(word: str) -> bool:
+    """Whether a Russian word is a noun or an adjective (a known word's likeliest reading, an
+    unknown word's guess), and not a reflexive verb form the guesser takes for a noun."""
+    if word.endswith(_REFLEXIVE):
+        return False
+    return _russian_morphology().parse(word)[0].tag.POS not in _VERBAL
 
 
 @functools.lru_cache(maxsize=1)

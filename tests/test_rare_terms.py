@@ -25,6 +25,11 @@ def rare() -> RareTerms:
     ("svodit ikry na poslednem trimestre, chto eto mozhet znachit?", []),  # transliteration
     ("my calves cramp mid-WOD and at night", []),  # jargon judged by its short parts
     ("is co-codamol ok for calf cramps?", ["co-codamol"]),
+    # Russian verbs and their colloquial forms say how it goes, not what is asked about
+    ("как сделать чтобы икры не сводило? уже замучалась", []),
+    ("почему во сне сводит икры? жена говорит я дрыгаюсь ночью", []),
+    ("Фибромиалгия может вызывать судороги?", ["Фибромиалгия"]),  # a noun it does not know
+    ("менструальные боли и судороги", ["менструальные"]),  # an adjective naming the topic
 ])
 def test_rare_unknown_words_are_found(rare, question, expected):
     assert rare.find(question) == expected
