@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from typing import Literal
 
 from bot import texts
+from bot.translit import cyrillic_reading
 
 Problem = Literal["empty", "too_long", "not_text"]
 
@@ -42,7 +43,8 @@ class Message:
     `cleaned` is what the rest of the assistant should use (HTML kept, for the red-flag rules
     and the scope check); `search_text` is it without HTML (retrieval, the prompt); `lang` is
     detect_language of `search_text` ("en", "ru" or "other"); `reply_lang` the catalog language
-    the reply's fixed texts are given in.
+    the reply's fixed texts are given in. Russian typed in Latin letters comes with `cleaned` and
+    `search_text` in Cyrillic and `lang` "ru" (bot/translit.py); `raw` keeps what was typed.
     """
 
     ok: bool
@@ -102,6 +104,10 @@ def check_message(text: str, max_chars: int) -> Message:
     lang = detect_language(search_text)
     if len(cleaned) > max_chars:
         return Message(False, cleaned, "too_long", len(cleaned), text, search_text, lang)
+    # Russian typed in Latin letters is read, searched and answered as the Russian it is.
+    reading = cyrillic_reading(search_text) if lang == "en" else None
+    if reading is not None:
+        return Message(True, reading, None, len(cleaned), text, reading, "ru")
     return Message(True, cleaned, None, len(cleaned), text, search_text, lang)
 
 
