@@ -147,3 +147,32 @@ def test_a_number_the_source_bounds_keeps_its_bound():
     assert not quantity_conflict("More than 5 cups of strong coffee a day can cause cramps [1].", unit)
     assert not quantity_conflict("Strong coffee can make the calves cramp [1].", unit)
     assert not quantity_conflict("It lasts 15 minutes [1].", ["It can last up to 150 minutes."])
+
+
+@pytest.mark.parametrize("draft, question, units, expected", [
+    # a reason the units do not give is cut; the answer before it stays
+    ("Yes, coffee can cause calf cramps, as it can increase muscle tension and fatigue [1][1].",
+     "Can coffee cause calf cramps?", (COFFEE,), "Yes, coffee can cause calf cramps."),
+    # a "Yes," to a question that is not a yes/no one is dropped
+    ("Yes, pork, eggs, and fish should be included in your diet to prevent muscle cramps [1].",
+     "What foods should I eat to prevent muscle cramps?", (FOODS,),
+     "Pork, eggs, and fish should be included in your diet to prevent muscle cramps."),
+    # a reference to the model's input is dropped
+    ("Yes, more than 5 cups of coffee a day can make the calves cramp, as mentioned in the first "
+     "sentence of the source text [1].", "Can coffee cause calf cramps?", (COFFEE,),
+     "Yes, more than 5 cups of coffee a day can make the calves cramp."),
+    # the asker's typo is spelled as the sources spell it
+    ("Yes, pork, eggs and fissh should be in the diet to prevent cramps [1].",
+     "what shuold I eat to avoid cramps", (FOODS,), "Pork, eggs and fish should be in the diet to prevent cramps."),
+])
+def test_a_draft_is_kept_without_what_its_units_do_not_support(embedder, draft, question, units,
+                                                                expected):
+    evidence, shown = setup(*units)
+    assert check_lead(draft, question, evidence, shown, embedder).text == expected
+
+
+def test_a_lead_that_only_gives_the_question_back_is_dropped(embedder):
+    evidence, shown = setup(FOODS)
+    draft = "The diet against calf cramps includes food [1]."
+    assert check_lead(draft, "what is the diet against calf cramps, which food?", evidence, shown,
+                      embedder).text == ""
