@@ -25,7 +25,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from bot import texts
 from bot.generation.base import ChatMessage
 from bot.query_normalize import (QueryNormalizer, SpellingCorrector, known_english_words,
-                                 phrase_words, term_words)
+                                 phrase_words, states_old_age, term_words)
 from bot.query_translate import RussianLexicon, load_russian_lexicon
 from bot.retrieval import bm25_tokens
 from bot.safety.input_guard import detect_language, plain_text_for_retrieval
@@ -119,7 +119,9 @@ def search_query(
     also: tuple[str, ...] = ()
     own_english = ""
     if normalize:
-        english = _in_corpus_words(text, standalone, settings)
+        # A stated age of 60 or more searches the sources' "Old age" too; in a follow-up only
+        # when the follow-up itself states it (the previous question's age is not what it asks).
+        english = _in_corpus_words(text, standalone, settings, old_age=states_old_age(own or text))
         if own:
             own_english = _in_corpus_words(own, None, settings)
             topic = topic_words(_in_corpus_words(previous, None, settings), settings)
@@ -139,16 +141,18 @@ def _names_no_topic(text: str, settings: Settings) -> bool:
     return not topic_words(english, settings)
 
 
-def _in_corpus_words(text: str, standalone: str | None, settings: Settings) -> str:
+def _in_corpus_words(text: str, standalone: str | None, settings: Settings, *,
+                     old_age: bool = False) -> str:
     """English in the corpus's words: a Russian message glossed (with the model's translation
-    when there is one), then normalized."""
+    when there is one), then normalized; with "old age" when the asker gave such an age."""
     english = standalone or text
     if _has_cyrillic(text):
         # The lexicon's terms go along with the model's translation: a small model sometimes
         # drops or mistranslates the one word that matters ("бассейн" -> "bathtub").
         gloss = _english_words(text, _lexicon())
         english = f"{standalone} {gloss}" if standalone else gloss
-    return _normalizer(settings).normalize(english)
+    normalized = _normalizer(settings).normalize(english)
+    return f"{normalized} old age" if old_age else normalized
 
 
 # A word in at least this share of the passages names what the sources are about ("cramp",

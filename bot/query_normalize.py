@@ -93,6 +93,22 @@ class QueryNormalizer:
         return self.terms.apply(text)
 
 
+# "I'm 72", "72 years old", "she's 80", "мне 72 года": an age the sources' list item "Old age:
+# slow metabolism..." is about, which no phrase row can match (it is a number).
+_OLD_AGE = 60
+_STATED_AGE = re.compile(
+    r"\b(?:i'?m|i am|she'?s|he'?s|aged?|turned|turning)\s+(\d{2,3})\b"
+    r"(?!\s*(?:%|cups?|mg|min|hours?|times|kg|lbs?|km|miles))"
+    r"|\b(\d{2,3})\s*(?:-?\s*years?[- ]old|y/?o\b|yrs? old|[MF]\b)"
+    r"|\b(\d{2,3})\s*(?:год|лет)", re.IGNORECASE)
+
+
+def states_old_age(text: str) -> bool:
+    """Whether the message gives someone's age as 60 or more (English or Russian)."""
+    return any(int(next(g for g in m.groups() if g)) >= _OLD_AGE
+               for m in _STATED_AGE.finditer(text))
+
+
 def term_words(terms_file: Path = QUERY_TERMS_FILE) -> set[str]:
     """Every word that the lay-term replacements can produce (part of the spelling vocabulary)."""
     glossary = load_glossary(terms_file)

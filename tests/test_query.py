@@ -9,7 +9,7 @@ import pytest
 
 from bot import texts
 from bot.query import SearchQuery, focus_on_question, is_follow_up, search_query
-from bot.query_normalize import SpellingCorrector
+from bot.query_normalize import SpellingCorrector, states_old_age
 from bot.query_translate import load_russian_lexicon
 from evals.dataset import GoldQuote
 from evals.metrics import first_hit_rank
@@ -206,3 +206,23 @@ def test_a_rewrite_that_is_not_english_is_discarded(fake_settings):
     query = search_query("а при беременности это опасно?", history, fake_settings, rewriter)
     assert query.standalone_question is None
     assert "pregnancy" in query.text and "night" in query.text
+
+
+@pytest.mark.parametrize("message, old", [
+    ("I'm 72 and my calves cramp at night", True),
+    ("72yo F, night cramps", True),
+    ("мне 72 года, раньше такого не было", True),
+    ("бабушке 85 лет, сводит ноги", True),
+    ("I'm 45 and my calves cramp", False),
+    ("I drink 8 cups of coffee, I run 10 km", False),
+])
+def test_a_stated_age_of_sixty_or_more_searches_old_age(message, old):
+    assert states_old_age(message) is old
+
+
+def test_an_old_age_is_searched_for_the_question_not_for_the_previous_one(fake_settings):
+    assert "old age" in search_query("I'm 72, why do my calves cramp at night?", [], fake_settings).text
+    assert "old age" in search_query("мне 72 года, почему сводит икры?", [], fake_settings).text
+    history = [("Why does my 84-year-old father get cramps at night?", "In old age ...")]
+    follow_up = search_query("when should he get it checked?", history, fake_settings)
+    assert follow_up.follow_up and not follow_up.text.endswith("old age")
