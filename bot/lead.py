@@ -9,9 +9,10 @@ its units lack (`answer_form_conflict`); no facts borrowed from a unit that does
 claim's subject (`borrowed_facts`); no content words that neither the question nor the units
 contain (beyond a few connective words); and something beyond the question's own words.
 
-A draft that fails is tried again shorter (`_readings`): without a reference to its input, a
-"Yes," to a question that is not a yes/no one, or a reason of its own after the answer. On
-103 dev and probe2 drafts of the default model 2 were kept whole and 23 with those cuts.
+A draft is checked without a reference to its input and without a reason it adds after the
+answer, and if that fails, also without a "Yes," to a question that is not a yes/no one
+(`_readings`). On 103 dev and probe2 drafts of the default model 2 had been kept whole; with
+those cuts 19 are.
 """
 from __future__ import annotations
 
@@ -166,19 +167,20 @@ def borrowed_facts(claim: str, question: str, units: list[str]) -> bool:
 
 
 def lead_messages(question: str, evidence: list[Evidence]) -> list[ChatMessage]:
-    """System rules, one worked example, then the units and the question (user text last)."""
+    """System rules, the worked examples, then the units and the question (user text last)."""
     def numbered(lines) -> str:
         return "\n".join(texts.LEAD_LINE.format(n=k, text=t) for k, t in enumerate(lines, start=1))
 
-    return [
-        {"role": "system", "content": texts.LEAD_PROMPT},
-        {"role": "user", "content": texts.LEAD_INPUT.format(
-            sentences=numbered(texts.LEAD_EXAMPLE_SENTENCES),
-            question=texts.LEAD_EXAMPLE_QUESTION)},
-        {"role": "assistant", "content": texts.LEAD_EXAMPLE_ANSWER},
-        {"role": "user", "content": texts.LEAD_INPUT.format(
-            sentences=numbered(unit.text for unit in evidence), question=question)},
-    ]
+    messages: list[ChatMessage] = [{"role": "system", "content": texts.LEAD_PROMPT}]
+    for sentences, example_question, answer in texts.LEAD_EXAMPLES:
+        messages += [
+            {"role": "user", "content": texts.LEAD_INPUT.format(sentences=numbered(sentences),
+                                                                question=example_question)},
+            {"role": "assistant", "content": answer},
+        ]
+    messages.append({"role": "user", "content": texts.LEAD_INPUT.format(
+        sentences=numbered(unit.text for unit in evidence), question=question)})
+    return messages
 
 
 def _copies(lead: str, piece: str) -> bool:
@@ -226,11 +228,14 @@ def _spelled_as_the_sources(lead: str, units: list[str]) -> str:
     return re.sub(r"[A-Za-z]{4,}", respell, lead)
 
 
-# What a small model adds to a right answer and the checks rightly refuse: a reference to its
-# input ("as mentioned in the source sentence"), a "Yes," to a question that is not a yes/no one
-# (the worked example starts with one), and a reason of its own after the answer ("Yes, coffee
-# can cause calf cramps, as it can increase muscle tension"). Dropping them keeps the part the
-# sources support; every reading is checked in full again.
+# What a small model adds to a right answer: a reference to its input ("as mentioned in the
+# source sentence"), a "Yes," to a question that is not a yes/no one (the first worked example
+# starts with one), and a reason after the answer ("Yes, coffee can cause calf cramps, as it can
+# increase muscle tension"). The reason is cut even when the checks would pass it: the quoted
+# sentences that follow the lead give the sources' own reason, and the model's was where it went
+# wrong ("varicose veins can cause calf cramps, as they can compress the inferior vena cava", which
+# the source says of the growing uterus) or hid a copy of a unit behind a tail of its own. What
+# remains is checked in full.
 _META = re.compile(r",?\s*(?:as\s+)?(?:(?:mentioned|stated|said|described|noted|shown)\s+in|"
                    r"according\s+to)\s+(?:the\s+)?(?:\w+\s+)?(?:source|sentence|text|passage)s?\b.*$",
                    re.IGNORECASE)
@@ -240,30 +245,30 @@ _MARKERS_AT_END = re.compile(r"\s*((?:\[\d+\]\s*)+)[.!]?\s*$")
 
 
 def _readings(line: str, question: str) -> list[str]:
-    """The line, then the same line without its meta reference, without a "Yes,"/"No," that
-    answers no yes/no question, and without the reason it adds, each with the line's markers."""
+    """The line without its meta reference and its reason, then also without a "Yes,"/"No,"
+    that answers no yes/no question, each with the line's markers."""
     ending = _MARKERS_AT_END.search(line)
     if ending is None:
         return [line]
     markers = "".join(dict.fromkeys(re.findall(r"\[\d+\]", ending.group(1))))
-    body = line[:ending.start()].rstrip(" ,.;")
-    readings = [line]
+    body = _META.sub("", line[:ending.start()]).rstrip(" ,.;")
+    cut = _REASON.sub("", body)
+    if cut.count("(") == cut.count(")"):
+        body = cut
+    readings: list[str] = []
 
     def add(text: str) -> None:
         text = text.strip(" ,;")
-        if text and len(text.split()) >= 3 and text.count("(") == text.count(")"):
+        if text and len(text.split()) >= 3:
             reading = f"{text[0].upper()}{text[1:]} {markers}."
             if reading not in readings:
                 readings.append(reading)
 
-    body = _META.sub("", body).rstrip(" ,.;")
     add(body)
     asked = split_sentences(question) or [question]
     if _YES_OR_NO.match(body) and not _YES_NO_QUESTION.match(asked[-1]):
-        body = _YES_OR_NO.sub("", body, count=1).lstrip(" ,")
-        add(body)
-    add(_REASON.sub("", body))
-    return readings
+        add(_YES_OR_NO.sub("", body, count=1).lstrip(" ,"))
+    return readings or [line]
 
 
 def _checked(line: str, question: str, evidence: list[Evidence], shown: list[Passage],

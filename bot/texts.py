@@ -167,15 +167,22 @@ LEAD_PROMPT = (
 )
 LEAD_INPUT = "Source sentences:\n{sentences}\n\nQuestion: {question}"
 LEAD_LINE = "[{n}] {text}"
-LEAD_EXAMPLE_QUESTION = "Can standing all day at work cause leg cramps?"
-LEAD_EXAMPLE_SENTENCES = (
-    "Sitting or standing work. Both can cause night cramps.",
-    "In the case of standing work, on the contrary, the muscles of the legs are in a state of "
-    "static tension.",
-)
-LEAD_EXAMPLE_ANSWER = (
-    "Yes, standing work can cause night cramps, because it keeps the leg muscles in static "
-    "tension [1][2]."
+# Worked examples, each (source sentences, question, answer): a yes/no question answered yes,
+# then a what-question answered with the advice and no "Yes" (with the first one alone the model
+# began nearly every lead with "Yes," whatever the question).
+LEAD_EXAMPLES = (
+    (("Sitting or standing work. Both can cause night cramps.",
+      "In the case of standing work, on the contrary, the muscles of the legs are in a state of "
+      "static tension."),
+     "Can standing all day at work cause leg cramps?",
+     "Yes, standing work can cause night cramps, because it keeps the leg muscles in static "
+     "tension [1][2]."),
+    (("Massage has a positive effect on spasms.",
+      "To avoid vitamin deficiency and prevent calf muscle cramps, you should include pork, eggs, "
+      "fish in your diet."),
+     "What should I eat so my calves stop cramping?",
+     "Include pork, eggs and fish in your diet to avoid the vitamin deficiency behind calf "
+     "cramps [2]."),
 )
 
 # Russian (or another catalog's) answers (bot/translation.py): the local model renders each
