@@ -226,3 +226,11 @@ def test_an_old_age_is_searched_for_the_question_not_for_the_previous_one(fake_s
     history = [("Why does my 84-year-old father get cramps at night?", "In old age ...")]
     follow_up = search_query("when should he get it checked?", history, fake_settings)
     assert follow_up.follow_up and not follow_up.text.endswith("old age")
+
+
+def test_a_russian_what_to_do_right_now_asks_for_first_aid(fake_settings):
+    from bot.intents import asks_first_aid
+
+    query = search_query("Что делать, если судорога в икре прямо сейчас?", [], fake_settings)
+    assert "what to do" in query.intent_text and asks_first_aid(query.intent_text)
+    assert not asks_first_aid(search_query("что делать чтобы икры не сводило", [], fake_settings).intent_text)
