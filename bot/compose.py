@@ -206,7 +206,7 @@ def score_units(
     prior = [0.0] * len(shown) if retrieval_scores is None else [
         _PRIOR_WEIGHT * (score - top) for score in retrieval_scores]
     abouts = [content_words(about) for *_, about in candidates]
-    named = asked - _ASKING_WORDS  # what the question is about, not how it asks
+    named = asked - _ASKING_WORDS - _TIME_WORDS  # what the question is about, not how or when it asks
     scores = [
         float(cosine) + lexical * lexical_recall(asked, about_words) + prior[number - 1]
         + _SECTION_WEIGHT * float(section_cosines[number - 1]) - _RANK_BONUS * (number - 1)
@@ -219,6 +219,11 @@ def score_units(
 
 # Words of asking for help, which name no topic ("what helps", "what can I do").
 _ASKING_WORDS = content_words("help helps can do prevent avoid stop relieve treat against")
+# Words of when, which name no situation either: "What to do if my calf cramped at night?" was
+# answered with "Wearing uncomfortable shoes ... at night can't relax" alone (a cause sharing
+# "night"), though the sources advise for night cramps (massage, a warm bath).
+_TIME_WORDS = content_words("night nights nightly nocturnal evening evenings morning mornings "
+                            "day daytime sleep sleeping asleep bed bedtime")
 
 
 def _off_kind(question: str, unit: str, number: int, names_it: set[str]) -> float:

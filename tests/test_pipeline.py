@@ -227,6 +227,14 @@ def test_a_follow_up_that_asks_what_helps_is_answered_with_advice_not_the_causes
     assert "blood pressure" not in answer.text  # advice for a condition nobody named
 
 
+def test_night_is_when_not_what_so_a_night_cause_does_not_pass_for_advice(make_bot):
+    """"At night" says when the cramps come, not a situation the sources give no advice for:
+    the shoes sentence ("at night can't relax") is a cause and must not lead an advice answer."""
+    answer = make_bot().ask("what helps with night calf cramps?")
+    assert not answer.text.startswith("Wearing uncomfortable shoes"), answer.text
+    assert re.search(r"prevent|recommend|massage|warm water", answer.text, re.IGNORECASE), answer.text
+
+
 def test_advice_inside_the_passage_about_the_asked_situation_beats_general_advice(make_bot):
     """Retrieval's best passage stays when advice is asked (bot/rerank.py): after training, the
     answer is the source's "increase the load gradually", not herbal teas or valerian."""
