@@ -86,13 +86,17 @@ _NOT_A_NEGATION = re.compile(r"\bnot (?:only|just|always|necessarily)\b|\bno (?:
                              re.IGNORECASE)
 
 
+def _asks_yes_or_no(question: str) -> bool:
+    """Whether a yes or a no answers the question. A follow-up is asked after the previous
+    question ("Why ...? Is that dangerous ...?"): its own last sentence is what is asked."""
+    asked = split_sentences(question) or [question]
+    return bool(_YES_NO_QUESTION.match(asked[-1]))
+
+
 def answer_form_conflict(claim: str, question: str, units: list[str]) -> bool:
     """A yes or no to a question that is not a yes/no question, or a negation (a "No, ...")
     that no unit states."""
-    # A follow-up is asked after the previous question ("Why ...? Is that dangerous ...?"): its
-    # own last sentence is what the yes or no would answer.
-    asked = split_sentences(question) or [question]
-    if _YES_OR_NO.match(claim) and not _YES_NO_QUESTION.match(asked[-1]):
+    if _YES_OR_NO.match(claim) and not _asks_yes_or_no(question):
         return True
     negates = _NEGATED.search(_NOT_A_NEGATION.sub(" ", claim))
     return bool(negates and not any(_NEGATED.search(_NOT_A_NEGATION.sub(" ", u)) for u in units))
@@ -265,8 +269,7 @@ def _readings(line: str, question: str) -> list[str]:
                 readings.append(reading)
 
     add(body)
-    asked = split_sentences(question) or [question]
-    if _YES_OR_NO.match(body) and not _YES_NO_QUESTION.match(asked[-1]):
+    if _YES_OR_NO.match(body) and not _asks_yes_or_no(question):
         add(_YES_OR_NO.sub("", body, count=1).lstrip(" ,"))
     return readings or [line]
 
@@ -298,8 +301,7 @@ def _restates(claim: str, question: str) -> bool:
     to "what is the potassium diet for leg cramps"); a yes or no to a yes/no question is an
     answer even in the question's words. Words compared by their first five letters, so that
     the asker's typos count as the same words."""
-    asked = split_sentences(question) or [question]
-    if _YES_NO_QUESTION.match(asked[-1]) or _YES_OR_NO.match(claim):
+    if _asks_yes_or_no(question) or _YES_OR_NO.match(claim):
         return False
     own = {w[:5] for w in content_words(claim) - COMMON_WORDS - _CONNECTIVES} - {
         w[:5] for w in content_words(question)}
