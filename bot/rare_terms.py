@@ -24,10 +24,10 @@ import functools
 import re
 from collections.abc import Callable, Iterable
 
-import pymorphy3
 from wordfreq import top_n_list, zipf_frequency
 
 from bot.retrieval import bm25_tokens
+from bot.russian_morphology import analyzer
 
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*[A-Za-z]")
 _CYRILLIC_WORD = re.compile(r"[А-Яа-яЁё]+(?:-[А-Яа-яЁё]+)?")
@@ -89,17 +89,12 @@ _VERBAL = {"VERB", "INFN", "PRTF", "PRTS", "GRND", "ADVB", "ADJS", "PRED", "COMP
 _REFLEXIVE = ("ся", "сь")
 
 
-@functools.lru_cache(maxsize=1)
-def _russian_morphology() -> pymorphy3.MorphAnalyzer:
-    return pymorphy3.MorphAnalyzer(lang="ru")
-
-
 def _names_a_thing_ru(word: str) -> bool:
     """Whether a Russian word is a noun or an adjective (a known word's likeliest reading, an
     unknown word's guess), and not a reflexive verb form the guesser takes for a noun."""
     if word.endswith(_REFLEXIVE):
         return False
-    return _russian_morphology().parse(word)[0].tag.POS not in _VERBAL
+    return analyzer().parse(word)[0].tag.POS not in _VERBAL
 
 
 @functools.lru_cache(maxsize=1)

@@ -19,8 +19,9 @@ import itertools
 import re
 
 import cyrtranslit
-import pymorphy3
 from wordfreq import zipf_frequency
+
+from bot.russian_morphology import analyzer
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*'?")
 _CYRILLIC = re.compile(r"[А-Яа-яЁё]")
@@ -43,11 +44,6 @@ _MIN_RUSSIAN_SHARE = 0.6
 _MIN_RUSSIAN_WORDS = 2
 
 
-@functools.lru_cache(maxsize=1)
-def _morphology() -> pymorphy3.MorphAnalyzer:
-    return pymorphy3.MorphAnalyzer(lang="ru")
-
-
 def cyrillic_reading(text: str) -> str | None:
     """`text` in Cyrillic when it is Russian written in Latin letters, else None."""
     if _CYRILLIC.search(text):
@@ -60,7 +56,7 @@ def cyrillic_reading(text: str) -> str | None:
     if english > _MAX_ENGLISH_SHARE * len(long):
         return None
     readings = {w: _reading(w.lower()) for w in set(words)}
-    known = [w for w in words if _morphology().word_is_known(readings[w])]
+    known = [w for w in words if analyzer().word_is_known(readings[w])]
     if (len(known) < _MIN_RUSSIAN_SHARE * len(words)
             or sum(len(w) >= _LONG for w in known) < _MIN_RUSSIAN_WORDS):
         return None
@@ -73,7 +69,7 @@ def _reading(word: str) -> str:
     for latin, fixed in _FIXED:
         word = word.replace(latin, fixed)
     candidates = [(_convert(spelling), unusual) for spelling, unusual in _spellings(word)]
-    known = [(c, unusual) for c, unusual in candidates if _morphology().word_is_known(c)]
+    known = [(c, unusual) for c, unusual in candidates if analyzer().word_is_known(c)]
     if not known:
         return candidates[0][0]
     return max(known, key=lambda k: zipf_frequency(k[0], "ru") - _UNUSUAL_COST * k[1])[0]
