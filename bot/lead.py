@@ -5,7 +5,8 @@ Checks, each of which drops the lead: it must be one whole sentence and no refus
 `verify_answer` finds supported by the units it cites (word recall + meaning + number, negation
 and antonym conflicts); no copy of a unit; no relation its units do not state ("X is Y", "X
 helps", "X causes": `relation_conflict`); no yes/no to another kind of question and no negation
-its units lack (`answer_form_conflict`); no facts borrowed from a unit that does not name the
+its units lack (`answer_form_conflict`); no certainty its units hedge (`modality_conflict`); no
+number without its bound (`quantity_conflict`); no facts borrowed from a unit that does not name the
 claim's subject (`borrowed_facts`); no content words that neither the question nor the units
 contain (beyond a few connective words); and something beyond the question's own words.
 
@@ -131,6 +132,22 @@ def quantity_conflict(claim: str, units: list[str]) -> bool:
         if re.search(rf"(?<![\d.,]){re.escape(number)}(?![\d])", claim) and (bound.lower(), number) not in claimed:
             return True
     return False
+
+
+# "Yes, your calves cramping at night is a sign of gestational diabetes mellitus" from "in the last
+# trimester, this can be a symptom of gestational diabetes mellitus" (the page's own follow-up,
+# read in a screenshot): every word is the source's, its "can be" is not. A claim that something
+# is a sign, a symptom or a cause must keep the hedge its units give it.
+_FLAT_LINK = re.compile(r"\b(?:is|are)\s+(?:a\s+|an\s+|the\s+)?(?:\w+\s+)?(?:signs?|symptoms?|"
+                        r"signals?|causes?|caused|results?|due)\b", re.IGNORECASE)
+_HEDGE = re.compile(r"\b(?:can|may|might|could|possibl\w*|sometimes|often|some cases|perhaps|"
+                    r"likely)\b", re.IGNORECASE)
+
+
+def modality_conflict(claim: str, units: list[str]) -> bool:
+    """Whether the claim states as certain a link ("is a sign of") that its units only hedge."""
+    return bool(_FLAT_LINK.search(claim) and not _HEDGE.search(claim)
+                and any(_HEDGE.search(unit) for unit in units))
 
 
 def _agent_missing(claim: str, joined: str) -> bool:
@@ -287,7 +304,8 @@ def _checked(line: str, question: str, evidence: list[Evidence], shown: list[Pas
     units = [order[n - 1] for n in claims[0].cited]
     cited = [evidence[k - 1].text for k in units]
     if (relation_conflict(claims[0].text, cited) or answer_form_conflict(claims[0].text, question, cited)
-            or borrowed_facts(claims[0].text, question, cited) or quantity_conflict(claims[0].text, cited)):
+            or borrowed_facts(claims[0].text, question, cited) or quantity_conflict(claims[0].text, cited)
+            or modality_conflict(claims[0].text, cited)):
         return Lead("", [])
     known = content_words(question) | set().union(*(content_words(u.text) for u in evidence))
     new = content_words(claims[0].text) - known - _CONNECTIVES - COMMON_WORDS

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from bot.compose import Evidence
-from bot.lead import (borrowed_facts, check_lead, lead_messages, quantity_conflict, relation_conflict,
-                      stream_lead)
+from bot.lead import (borrowed_facts, check_lead, lead_messages, modality_conflict, quantity_conflict,
+                      relation_conflict, stream_lead)
 from corpus.passage import Passage
 
 FOODS = ("To avoid vitamin deficiency and prevent calf muscle cramps, you should include pork, "
@@ -176,3 +176,18 @@ def test_a_lead_that_only_gives_the_question_back_is_dropped(embedder):
     draft = "The diet against calf cramps includes food [1]."
     assert check_lead(draft, "what is the diet against calf cramps, which food?", evidence, shown,
                       embedder).text == ""
+
+
+def test_a_lead_that_drops_the_sources_hedge_is_dropped(embedder):
+    """The page's own follow-up, read in a screenshot: "can be a symptom" must not become "is a
+    sign" under a badge that says the sentence matched its sources."""
+    pregnancy = ("And during pregnancy, future mothers should be especially careful: in the last "
+                 "trimester, this can be a symptom of gestational diabetes mellitus. And at the "
+                 "beginning of gestation, a cramp is a particularly alarming signal that can mean "
+                 "preeclampsia.")
+    evidence, shown = setup(pregnancy)
+    draft = "Yes, your calves cramping at night is a sign of gestational diabetes mellitus [1]."
+    question = "Why do my calves cramp at night? Is that dangerous in pregnancy?"
+    assert check_lead(draft, question, evidence, shown, embedder).text == ""
+    assert not modality_conflict("In the last trimester cramps can be a symptom of gestational "
+                                 "diabetes mellitus.", [pregnancy])
