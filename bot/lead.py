@@ -13,7 +13,7 @@ contain (beyond a few connective words); and something beyond the question's own
 A draft is checked without a reference to its input and without a reason it adds after the
 answer, and if that fails, also without a "Yes," to a question that is not a yes/no one
 (`_readings`). On 103 dev and probe2 drafts of the default model 2 had been kept whole; with
-those cuts 20 are (with the two worked examples of `texts.LEAD_EXAMPLES`).
+those cuts 18 are (with the two worked examples of `texts.LEAD_EXAMPLES` and the hedge check).
 """
 from __future__ import annotations
 
