@@ -49,9 +49,21 @@ _INTENTS = (
 
 # "What do I do when it cramps right now?" asks for relief, not prevention: advice "to prevent
 # cramps from recurring" answers another question (the valerian course is not first aid).
+_LIMB = r"(?:my|your|the|a|one) (?:\w+ )?(?:calf|calves|leg|legs|foot|feet|muscles?|shin|toes?)"
 _RELIEF_NOW = re.compile(r"\b(right now|at the moment|when it happens|while it happens|during a "
                          r"cramp|immediately|right away|quickly|in the moment|mid-cramp)\b"
                          r"|\bright when\b|прямо сейчас|сразу|немедленно|быстро", re.IGNORECASE)
+# "What to do if my calf cramped at night?", "my leg is cramping, what do I do?": one cramp, and
+# the question asks what to do about it, not its causes or a prevention course (the first had been
+# answered by the shoes cause alone). "...if my calves cramp every night?" asks about a pattern.
+_ONE_CRAMP = re.compile(rf"\b(?:if|when) {_LIMB} (?:\w+ )?(?:cramp(?:s|ed)?|seize[sd]?|spasms?|"
+                        r"knot(?:s|ted))\b"
+                        rf"|\b{_LIMB} (?:(?:just|has|is|was|got) )?(?:cramped|cramping|seized|knotted)\b"
+                        # "a cramped calf"; also the gloss of «свело икру» (bot/query_ru.tsv).
+                        r"|\bcramped (?:calf|calves|leg|legs|foot|feet|muscles?|limb)\b",
+                        re.IGNORECASE)
+_RECURRING = re.compile(r"\b(every|always|often|regularly|keeps?|frequent\w*|constantly|each|"
+                        r"again|recurr\w*|all the time)\b", re.IGNORECASE)
 # What a hand can do during the cramp; "relieved by a balanced diet" or "relax" is no first aid.
 _RELIEF = re.compile(rf"\b(massage\w*|{_STROKE_VERB}|tapping|bath\w*|"
                      r"warm water|compress|knead\w*|stretch\w*)\b", re.IGNORECASE)
@@ -86,8 +98,9 @@ def asks_why(question: str) -> bool:
 def asks_first_aid(question: str) -> bool:
     """"What can I do right when my calf knots up?"; not "...goes rock hard right when I wake
     up, what's going on?", where "right when" only says when."""
-    return bool(_RELIEF_NOW.search(question) and _ASKS_HELP.search(question)
-                and not _ASKS_WHY.search(question))
+    now = _RELIEF_NOW.search(question) or (
+        _ONE_CRAMP.search(question) and not _RECURRING.search(question))
+    return bool(now and _ASKS_HELP.search(question) and not _ASKS_WHY.search(question))
 
 
 def intent_cues(question: str) -> list[re.Pattern[str]]:

@@ -23,7 +23,7 @@ from bot.gaps import note_gap
 from bot.generation.base import Generator
 from bot.generation.factory import make_generator
 from bot.grounding import GroundedAnswer, verify_answer
-from bot.intents import reorder_cues
+from bot.intents import asks_first_aid, reorder_cues
 from bot.lead import Lead, check_lead, lead_messages, stream_lead
 from bot.localize import localize_answer
 from bot.prompt import build_messages
@@ -247,13 +247,19 @@ class CrampBot:
         # a chosen one (bot/compose.py, with_following); it is cited and shown only then.
         retrieved = [r.passage for r in context]
         shown, nexts = with_following(retrieved, self.retriever.following(retrieved))
+        # A first-aid question keeps the rerank's lift in each passage's prior (bot/compose.py):
+        # retrieval ranks "What to do if my calf cramped at night?" by "night", with the massage
+        # 0.27 below the night causes, and a first-aid answer admits no unit without first aid
+        # anyway. For advice the lift let general advice crowd in (dev citation precision -0.02).
+        first_aid = asks_first_aid(focus or search_text)
         # The search text, not a Russian message: it is English and normalized to the corpus's words.
         evidence = select_evidence(search_text, shown, self.retriever.embedder,
                                    max_units=checks.max_evidence, margin=checks.evidence_margin,
                                    floor=checks.evidence_floor,
                                    other_margin=checks.evidence_other_margin, focus=focus,
                                    topic=self.topic,
-                                   retrieval_scores=[r.retrieval_score for r in context],
+                                   retrieval_scores=[r.score if first_aid else r.retrieval_score
+                                                     for r in context],
                                    nexts=nexts, brought=len(shown) - len(retrieved))
         if not evidence:
             return self._decline(question, results, timings, started, lang)

@@ -13,6 +13,13 @@ from bot.intents import reorder_cues, asks_first_aid, asks_why, intent_cues, off
     ("the back of my leg goes rock hard right when I wake up, what's going on", False),
     ("What happens inside the muscle during a cramp?", False),
     ("How can I stop calf cramps from coming back?", False),
+    # One cramp that happened or is happening: what to do about it is first aid.
+    ("what to do if my calf cramped at night", True),
+    ("my leg is cramping, what do I do?", True),
+    ("what do I do when my leg cramps in bed?", True),
+    # A pattern asks for prevention, and a why-question for causes.
+    ("what helps if my calves cramp every night?", False),
+    ("why does my calf cramp when my leg is cold?", False),
 ])
 def test_first_aid_is_asked_only_with_a_request_for_help_now(question, first_aid):
     assert asks_first_aid(question) is first_aid
