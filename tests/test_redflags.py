@@ -460,6 +460,21 @@ def test_negation_stays_in_its_clause():
     assert triage("I'm not sure why, my chest hurts") is not None
 
 
+@pytest.mark.parametrize("message, fires", [
+    # Long-standing cold, bluish feet are no sudden loss of blood supply: a doctor's visit, not
+    # the emergency number (a stranger's session got the emergency advice for the first).
+    ("my calves cramp and my feet are always icy and a bit bluish", False),
+    ("my feet have been cold and bluish for years, and my calves cramp at night", False),
+    ("ноги всегда холодные и бледные, и по ночам сводит икры", False),
+    # A sudden change still fires, whatever was always so.
+    ("my feet are always cold but today my foot suddenly turned white and numb", True),
+    ("my leg has gone pale and icy", True),
+])
+def test_a_long_standing_cold_pale_foot_is_not_an_emergency(message, fires):
+    flag = triage(message)
+    assert (flag is not None and flag.rule_id == "leg_ischaemia") is fires, flag
+
+
 def test_risk_context_is_needed_for_a_painful_calf_alone():
     assert triage("my calf hurts") is None
     flag = triage("my calf hurts since my flight back from Bangkok")
@@ -526,6 +541,8 @@ def _clot(data):
     [
         (lambda d: _clot(d)["patterns"].append({"all_of": ["limb", "fever"]}),
          r"rules\[leg_clot\].*fever"),
+        (lambda d: _clot(d)["patterns"].append({"all_of": ["limb"], "none_of": ["chronic"]}),
+         r"rules\[leg_clot\].*chronic"),
         (lambda d: _clot(d)["terms"]["limb"].append("calf(ves"), r"rules\[leg_clot\].*calf\(ves"),
         (lambda d: _clot(d)["terms"]["limb"].append("x?"), r"matches empty text"),
         (lambda d: _clot(d).update(needs_contxt=True), r"rules\[leg_clot\].*needs_contxt"),

@@ -158,6 +158,9 @@ class _NegationSpec(_Strict):
 
 class _PatternSpec(_Strict):
     all_of: list[str] = Field(min_length=1)
+    # Term groups that stop the pattern when one is affirmed: "my feet are always icy and
+    # bluish" is long-standing, not the sudden loss of blood supply the rule is for.
+    none_of: list[str] = []
     needs_context: bool = False
 
 
@@ -193,7 +196,7 @@ class _RuleSpec(_Strict):
 
     @model_validator(mode="after")
     def _patterns_fit_terms(self) -> "_RuleSpec":
-        used = {name for pattern in self.patterns for name in pattern.all_of}
+        used = {name for pattern in self.patterns for name in (*pattern.all_of, *pattern.none_of)}
         if unknown := used - self.terms.keys():
             raise ValueError(f"patterns name term groups that do not exist: {sorted(unknown)}")
         if unused := self.terms.keys() - used:
@@ -341,6 +344,8 @@ class _Rule:
         context = _first_affirmed(self.context, text, negation, clauses) if self.context else None
         for pattern in self.spec.patterns:
             if pattern.needs_context and context is None:
+                continue
+            if any(affirmed(name) for name in pattern.none_of):
                 continue
             if all(affirmed(name) for name in pattern.all_of):  # stops at the first miss
                 hits = [found[name] for name in pattern.all_of]
