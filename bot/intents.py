@@ -25,7 +25,9 @@ _INTENTS = (
      re.compile(r"\b(due to|caused?|because|reasons?|leads? to|results?|lack|loss|deficien\w*|"
                 r"shortage|disorders?|disturb\w*|violation|dysfunction\w*|can (?:also )?(?:cause|lead)|"
                 r"symptom|signal|trigger\w*|provoke)\b", re.IGNORECASE)),
-    (re.compile(r"\b(what (?:can|should|do) i do|what to do|help|helps|relieve|stop|treat\w*|"
+    # "he has to stop and rest" when walking is a symptom, not a request to stop the cramps.
+    (re.compile(r"\b(what (?:can|should|do) i do|what to do|help|helps|relieve|"
+                r"(?<!has to )(?<!have to )(?<!had to )stop(?! and\b| to rest\b)|treat\w*|"
                 r"get rid|ease|prevent\w*|avoid|remedy|remedies|cure)\b", re.IGNORECASE),
      re.compile(r"\b(recommend\w*|should|need to|helps?|useful|try|effect|relieve|prevent|avoid|"
                 rf"include|massage|{_STROKE_VERB}|bath|compress|exercise\w*|stretch\w*|"

@@ -46,6 +46,17 @@ def test_each_kind_of_question_looks_for_its_kind_of_sentence():
     assert intent_cues("Tell me about calves.") == []
 
 
+@pytest.mark.parametrize("question, asks_help", [
+    ("how do I stop the cramps?", True),
+    ("what can stop a cramp?", True),
+    # Stopping while walking is a symptom (of atherosclerosis in the sources), not a request.
+    ("he gets calf cramps when he walks to the shop, he has to stop. What could that point to?", False),
+    ("I have to stop and rest every 200 metres, is that related to my cramps?", False),
+])
+def test_stopping_while_walking_is_a_symptom_not_a_request_for_advice(question, asks_help):
+    assert (reorder_cues(question) != []) is asks_help
+
+
 def test_a_question_that_asks_what_helps_sets_units_that_advise_nothing_below_advice():
     question = "what can I do so it stops happening?"
     assert off_intent(question, "Caffeine abuse. When you drink more than 5 cups of coffee a day, "
