@@ -191,3 +191,30 @@ def test_a_lead_that_drops_the_sources_hedge_is_dropped(embedder):
     assert check_lead(draft, question, evidence, shown, embedder).text == ""
     assert not modality_conflict("In the last trimester cramps can be a symptom of gestational "
                                  "diabetes mellitus.", [pregnancy])
+
+
+SHOES = ("Wearing uncomfortable shoes. In the daytime the leg muscles get really tired and at "
+         "night can't relax.")
+WORK = "Sitting or standing work. Both can cause night cramps."
+
+
+def test_one_cause_does_not_lead_a_list_of_causes_for_a_broad_why(embedder):
+    """A recorded draft of the default model: one of seven causes above the list reads as the
+    answer to "why". A question that names its cause is answered by it."""
+    evidence, shown = setup(COFFEE, SHOES, WORK)
+    draft = "Caffeine abuse can cause your calf muscles to cramp [1]."
+    assert check_lead(draft, "Why do my calves cramp at night?", evidence, shown, embedder).text == ""
+    kept = check_lead("Caffeine abuse can cause calf cramps [1].",
+                      "I drink eight mugs of strong tea a day, could that be why my calves cramp?",
+                      evidence, shown, embedder)
+    assert kept.text == "Caffeine abuse can cause calf cramps.", kept
+
+
+def test_a_lead_that_copies_the_sources_back_reference_is_dropped(embedder):
+    """"in this case" points at the source's case (a lack of potassium), not the asker's."""
+    potassium = ("The so-called potassium diet also helps in this case: you need to eat more "
+                 "bananas, kiwi and honey.")
+    evidence, shown = setup(potassium)
+    draft = "The potassium diet can help in this case [1]."
+    question = "I eat once a day at random times and my legs cramp, what should I change?"
+    assert check_lead(draft, question, evidence, shown, embedder).text == ""
