@@ -24,7 +24,7 @@ from bot.errors import ConfigError
 TERMS_PATH = Path(__file__).with_name("focus_terms.tsv")
 KINDS = frozenset(
     "body_part cramp_kind condition medicine dose population animal product injury treatment "
-    "cost".split())
+    "cost word".split())
 _CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
 _GENERIC = re.compile(r"\b(cramps?|problems?|disease|syndrome|twitching)\b", re.IGNORECASE)
 

@@ -36,6 +36,8 @@ _Y = re.compile(r"y(?![auoe])")
 _TS = re.compile(r"ts")
 _C = re.compile(r"c(?![hkz])")
 _LAST_CONSONANT = re.compile(r"(?<=[aeiouy])(?:ch|sh|[tlnsdzmrv])$")
+# ...or one inside the word, before another consonant ("skolko" is "сколько", "bolno" "больно").
+_INNER_CONSONANT = re.compile(r"(?<=[aeiouy])[lntdzmr](?=[bcdfgkmnpqstvz])")
 _MAX_READINGS = 64
 _UNUSUAL_COST = 0.5  # Zipf points a reading loses per letter read the less usual way
 _LONG = 4  # letters from which a word is judged as English or not
@@ -88,6 +90,9 @@ def _spellings(word: str) -> list[tuple[str, int]]:
         slots += [(m.start(), m.end(), options) for m in pattern.finditer(word)]
     if word.startswith("e"):
         slots.append((0, 1, ["e", "e'"]))
+    taken = {i for start, end, _ in slots for i in range(start, end)}
+    slots += [(m.start(), m.end(), [m.group(0), m.group(0) + "'"])
+              for m in _INNER_CONSONANT.finditer(word) if m.start() not in taken]
     last = _LAST_CONSONANT.search(word)
     if last:
         slots.append((last.start(), last.end(), [last.group(0), last.group(0) + "'"]))

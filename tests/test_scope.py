@@ -28,6 +28,8 @@ def checker():
     ("Is it ok to do yoga while I have a calf strain?", "muscle strains"),
     ("can flat feet cause cramps in the calf?", "flat feet"),
     ("my toes curl and cramp at night", "toe cramps"),
+    ("why is a leg cramp called a charley horse? where does the name come from?",
+     "where the name comes from"),
 ])
 def test_uncovered_focus_is_named(checker, question, focus):
     assert checker.uncovered(question, question)[:1] == [focus]
@@ -41,6 +43,7 @@ def test_uncovered_focus_is_named(checker, question, focus):
     "Do tens of cramps a night mean something?",
     "why do I cramp when I point my toes in bed",
     "Why do expecting moms get swollen legs that cramp? Is it the baby pressing on something?",
+    "стоит ли пить больше воды, если сводит икры?",  # "стоит ли": is it worth, not a price
 ])
 def test_in_scope_questions_name_no_focus(checker, question):
     assert checker.uncovered(question, question) == []
@@ -87,6 +90,8 @@ def test_the_bot_declines_an_uncovered_focus_naming_it_without_calling_the_model
     "Does insurance cover the cost of treatment for leg cramps?",
     "Is my insurance going to reimburse leg cramp treatment?",
     "Покрывает ли страховка лечение судорог в икрах?",
+    "how much does a leg massage cost in Moscow?",
+    "сколько стоит массаж ног в москве? где лучше сделать",
 ])
 def test_insurance_and_costs_are_not_covered(question):
     checker = ScopeChecker(["Calf cramps at night are often caused by a lack of magnesium."])

@@ -12,7 +12,10 @@ from bot.translit import cyrillic_reading
     ("pochemu svodit ikry po nocham? mne 72 goda, ran'she takogo ne bylo",
      "почему сводит икры по ночам? мне 72 года, раньше такого не было"),
     ("chto delat esli svelo nogu noch'yu", "что делать если свело ногу ночью"),  # lost ь: delat
-    ("silno svodit ikronozhnuyu myshcu", "силно сводит икроножную мышцу"),  # c = ц, y = ы
+    ("silno svodit ikronozhnuyu myshcu", "сильно сводит икроножную мышцу"),  # c = ц, y = ы
+    # A soft sign lost inside a word: "skolko" is "сколько" (which the cost focus term names).
+    ("skolko stoit massazh nog v moskve?", "сколько стоит массаж ног в москве?"),
+    ("bolno ikru, chto delat", "больно икру, что делать"),
     ("moy muzh zhaluetsya chto svodit nogi", "мой муж жалуется что сводит ноги"),  # y = й, ts
     ("eto opasno pri beremennosti?", "это опасно при беременности?"),  # e = э
     ("k kakomu vrachu idti", "к какому врачу идти"),
