@@ -208,7 +208,8 @@ class CrampBot:
         if uncovered and self.settings.retrieval.gate:
             named = (texts.focus_name(name, lang) for name in uncovered)
             focus = texts.t("NOT_COVERED_JOIN", lang).join(named)
-            text = texts.t("NOT_COVERED", lang).format(focus=focus)
+            key = texts.not_covered_key({self.scope.kind_of(name) for name in uncovered})
+            text = texts.t(key, lang).format(focus=focus)
             yield Done(self._with_query(self._decline(question, results, timings, started, lang, text), query))
             return
         if not self._passes_gate(results):

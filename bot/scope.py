@@ -85,6 +85,10 @@ class ScopeChecker:
         self._uncovered = [t for t in (terms if terms is not None else load_terms())
                            if not self._covered(t, corpus)]
 
+    def kind_of(self, name: str) -> str:
+        """The kind of an uncovered topic by its name ("" for one no focus term names)."""
+        return next((t.kind for t in self._uncovered if t.name == name), "")
+
     @staticmethod
     def _covered(term: FocusTerm, corpus: str) -> bool:
         core = _GENERIC.sub(" ", term.name).split()

@@ -98,6 +98,20 @@ CANNOT_ANSWER_HINT = _EN["CANNOT_ANSWER_HINT"]
 # answer it. Evaluation counts it as a decline through Answer.declined.
 NOT_COVERED = _EN["NOT_COVERED"]
 NOT_COVERED_JOIN = _EN["NOT_COVERED_JOIN"]
+# Who can answer depends on what was asked: a veterinarian for an animal, the clinic or an
+# insurer for a price, and nobody needs naming for where a word comes from.
+NOT_COVERED_ANIMAL = _EN["NOT_COVERED_ANIMAL"]
+NOT_COVERED_COST = _EN["NOT_COVERED_COST"]
+NOT_COVERED_NO_ONE = _EN["NOT_COVERED_NO_ONE"]
+_NOT_COVERED_BY_KIND = {"animal": "NOT_COVERED_ANIMAL", "cost": "NOT_COVERED_COST",
+                        "word": "NOT_COVERED_NO_ONE"}
+
+
+def not_covered_key(kinds: set[str]) -> str:
+    """The catalog key of the decline for uncovered topics of these kinds (bot/scope.py): one
+    that names who can answer all of them, else the physician or pharmacist."""
+    keys = {_NOT_COVERED_BY_KIND.get(kind, "NOT_COVERED") for kind in kinds}
+    return keys.pop() if len(keys) == 1 else "NOT_COVERED"
 
 EMPTY_MESSAGE = _EN["EMPTY_MESSAGE"]
 MESSAGE_TOO_LONG = _EN["MESSAGE_TOO_LONG"]

@@ -96,3 +96,22 @@ def test_the_bot_declines_an_uncovered_focus_naming_it_without_calling_the_model
 def test_insurance_and_costs_are_not_covered(question):
     checker = ScopeChecker(["Calf cramps at night are often caused by a lack of magnesium."])
     assert checker.uncovered(question, question) == ["insurance and costs of care"]
+
+
+@pytest.mark.parametrize("question, key", [
+    ("my dog has leg cramps after a walk", "NOT_COVERED_ANIMAL"),
+    ("how much does a leg massage cost in Moscow?", "NOT_COVERED_COST"),
+    ("why is a leg cramp called a charley horse? where does the name come from?", "NOT_COVERED_NO_ONE"),
+    ("Is quinine safe to take for night-time leg cramps?", "NOT_COVERED"),
+    ("у моей собаки сводит лапы", "NOT_COVERED_ANIMAL"),
+])
+def test_a_decline_names_who_can_answer_what_was_asked(make_bot, question, key):
+    """A physician or pharmacist is no one to ask about a dog's cramps or a massage's price."""
+    from bot.texts import t
+
+    answer = make_bot().ask(question)
+    lang = "ru" if "собак" in question else "en"
+    before_focus = t(key, lang).split("{focus}")[0]
+    after_focus = t(key, lang).split("{focus}")[1]
+    assert answer.declined and answer.text.startswith(before_focus), answer.text
+    assert after_focus in answer.text, answer.text
