@@ -22,6 +22,9 @@ from corpus.tsv import tsv_rows
 RUSSIAN_LEXICON_FILE = Path(__file__).resolve().parent / "query_ru.tsv"
 _COLUMNS = ["russian", "english", "note"]
 _CYRILLIC_WORD = re.compile(r"[а-яё]+(?:-[а-яё]+)?")
+# Words are glossed one by one, so "я ничем не болею" (I am not ill at all) came out as "pain":
+# not being ill is being healthy, which the sources' "can occur in healthy people" answers.
+_NOT_ILL = re.compile(r"\b(?:ничем\s+)?не\s+бол(?:ею|еет|еем|еют|ел[аи]?|ен|ьна|ьны)\b")
 # A word this close to a known word or stem (difflib's ratio) is taken as a slip of the keyboard
 # ("судорга" -> "судорог-"); only for words and stems long enough that one slip cannot turn
 # one real word into another, and only for words Russian itself does not use (wordfreq's Zipf
@@ -39,7 +42,8 @@ class RussianLexicon:
     def gloss(self, text: str) -> str:
         """The English terms of the Russian words the lexicon knows, in their order."""
         english = []
-        for word in _CYRILLIC_WORD.findall(text.lower().replace("ё", "е")):
+        text = _NOT_ILL.sub("здоров", text.lower().replace("ё", "е"))
+        for word in _CYRILLIC_WORD.findall(text):
             term = self.words.get(word) or self._by_stem(word) or self._near(word)
             if term and (not english or english[-1] != term):
                 english.append(term)

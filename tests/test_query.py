@@ -81,6 +81,13 @@ def test_lexicon_prefers_the_longest_stem():
     assert lexicon.gloss("какой сегодня курс доллара") == "which"
 
 
+def test_not_being_ill_is_glossed_as_healthy_not_as_pain():
+    lexicon = load_russian_lexicon()
+    assert lexicon.gloss("я вообще ничем не болею") == "healthy"
+    assert lexicon.gloss("муж не болел") == "healthy"
+    assert lexicon.gloss("болит икра") == "pain calf"
+
+
 def test_a_misspelt_russian_word_is_glossed_but_a_real_word_near_a_stem_is_not():
     lexicon = load_russian_lexicon()
     assert lexicon.gloss("судорга в икрах") == "cramps calf"  # a letter lost from "судорога"
