@@ -55,6 +55,10 @@ ORDINARY = [
     "икру сводит ночью и очень больно",
     "судороги после марафона",
     "почему в жару чаще сводит ноги?",
+    # A question about stopping alcohol, with no symptom: dev's follow-up after a coffee
+    # question had been sent the alcohol-withdrawal emergency advice.
+    "and what about quitting alcohol suddenly?",
+    "what happens if you stop drinking alcohol abruptly?",
 ]
 
 
