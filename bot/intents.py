@@ -51,10 +51,12 @@ _INTENTS = (
 
 # "What do I do when it cramps right now?" asks for relief, not prevention: advice "to prevent
 # cramps from recurring" answers another question (the valerian course is not first aid).
-_LIMB = r"(?:my|your|the|a|one) (?:\w+ )?(?:calf|calves|leg|legs|foot|feet|muscles?|shin|toes?)"
 _RELIEF_NOW = re.compile(r"\b(right now|at the moment|when it happens|while it happens|during a "
                          r"cramp|immediately|right away|quickly|in the moment|mid-cramp)\b"
                          r"|\bright when\b|прямо сейчас|сразу|немедленно|быстро", re.IGNORECASE)
+# A leg or part of it, as a question names it.
+_LIMB_NOUNS = r"calf|calves|leg|legs|foot|feet|muscles?"
+_LIMB = rf"(?:my|your|the|a|one) (?:\w+ )?(?:{_LIMB_NOUNS}|shin|toes?)"
 # "What to do if my calf cramped at night?", "my leg is cramping, what do I do?": one cramp, and
 # the question asks what to do about it, not its causes or a prevention course (the first had been
 # answered by the shoes cause alone). "...if my calves cramp every night?" asks about a pattern.
@@ -62,7 +64,7 @@ _ONE_CRAMP = re.compile(rf"\b(?:if|when) {_LIMB} (?:\w+ )?(?:cramp(?:s|ed)?|seiz
                         r"knot(?:s|ted))\b"
                         rf"|\b{_LIMB} (?:(?:just|has|is|was|got) )?(?:cramped|cramping|seized|knotted)\b"
                         # "a cramped calf"; also the gloss of «свело икру» (bot/query_ru.tsv).
-                        r"|\bcramped (?:calf|calves|leg|legs|foot|feet|muscles?|limb)\b",
+                        rf"|\bcramped (?:{_LIMB_NOUNS}|limb)\b",
                         re.IGNORECASE)
 _RECURRING = re.compile(r"\b(every|always|often|regularly|keeps?|frequent\w*|constantly|each|"
                         r"again|recurr\w*|all the time)\b", re.IGNORECASE)

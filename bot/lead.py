@@ -105,6 +105,12 @@ def borrowed_reference(claim: str) -> bool:
     return bool(_BORROWED_REFERENCE.search(claim))
 
 
+_MANY_CAUSES = 3
+# "I drink eight mugs of tea a day, could that be why my legs seize up?" names its cause.
+_ASKS_ABOUT_ITS_OWN = re.compile(r"\b(?:could|can|is|might|may|would|does) (?:that|this|it)\b",
+                                 re.IGNORECASE)
+
+
 def one_cause_of_many(claim_units: list[int], question: str, evidence: list[Evidence]) -> bool:
     """A why-question that names no cause of its own answered with one cause among the several
     its evidence gives: "Why do my calves cramp at night?" -> "Caffeine abuse can cause your
@@ -114,11 +120,6 @@ def one_cause_of_many(claim_units: list[int], question: str, evidence: list[Evid
             and not _ASKS_ABOUT_ITS_OWN.search(question)
             and len(set(claim_units)) == 1 and len(evidence) >= _MANY_CAUSES)
 
-
-_MANY_CAUSES = 3
-# "I drink eight mugs of tea a day, could that be why my legs seize up?" names its cause.
-_ASKS_ABOUT_ITS_OWN = re.compile(r"\b(?:could|can|is|might|may|would|does) (?:that|this|it)\b",
-                                 re.IGNORECASE)
 
 
 def _asks_yes_or_no(question: str) -> bool:
