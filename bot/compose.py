@@ -304,8 +304,11 @@ def select_evidence(
     if items:
         return [Evidence(candidates[i][0], _item_claim(candidates[i][1]), round(scores[i], 3))
                 for i in items]
+    # A unit off the asked kind is no completion of one chosen ("...precursors of varicose
+    # veins." | "And during pregnancy, future mothers..." for a question about no pregnancy).
+    off = {i for i, (_, unit, _) in enumerate(candidates) if off_intent(focus or question, unit) > 0}
     chosen = _with_followers(chosen, candidates, scores, max(best - _FOLLOWER_MARGIN, floor),
-                             nexts, shown)
+                             nexts, shown, off)
     chosen = _within_sentences(chosen, candidates, _MAX_SENTENCES)
     # Most relevant first: the reader meets the answer before its context.
     return [Evidence(candidates[i][0], candidates[i][1], round(scores[i], 3)) for i in chosen]
@@ -404,8 +407,8 @@ def _starts_item(unit: str) -> bool:
 
 
 def _with_followers(chosen: list[int], candidates: list, scores: list[float], threshold: float,
-                    nexts: dict[int, int] | None = None, shown: list[Passage] | None = None
-                    ) -> list[int]:
+                    nexts: dict[int, int] | None = None, shown: list[Passage] | None = None,
+                    off: set[int] = frozenset()) -> list[int]:
     """Each chosen unit followed by the next one of its passage when that one goes on about the
     same thing: "Sitting or standing work. Both can cause night cramps." is the claim, "In the
     case of sedentary work, immobility slows the blood circulation..." the why of it. The same
@@ -421,7 +424,8 @@ def _with_followers(chosen: list[int], candidates: list, scores: list[float], th
         follower = _next_unit(index, candidates, nexts or {}, shown or [])
         # A sentence the chunker cut off from the unit ("A phlebologist then...") would have
         # been part of it: it comes whatever its own score.
-        cut_off = follower is not None and candidates[follower][0] != candidates[index][0]
+        cut_off = (follower is not None and candidates[follower][0] != candidates[index][0]
+                   and follower not in off)
         if (follower is not None and added < _MAX_FOLLOWERS and follower not in chosen
                 and follower not in out and not _starts_item(candidates[follower][1])
                 and (scores[follower] >= threshold or _starts_item(candidates[index][1]) or cut_off)):

@@ -90,6 +90,10 @@ FIRST_AID_OFF = 1.0
 ADVICE_OFF = 0.3
 DURATION_GAIN = 0.3
 
+POPULATION_OFF = 0.3
+_PREGNANCY = re.compile(r"\b(pregnan\w*|expectant|gestation\w*|future mothers?|trimester|"
+                        r"uterus|preeclampsia|eclampsia)\b", re.IGNORECASE)
+
 _ASKS_WHY = _INTENTS[0][0]
 _ASKS_HELP, _ADVICE_CUE = _INTENTS[1]
 
@@ -148,7 +152,7 @@ def off_intent(question: str, unit: str) -> float:
         return -DURATION_GAIN if _DURATION.search(unit) else FIRST_AID_OFF
     if _asks_help_only(question):
         return 0.0 if _ADVICE.search(unit) and not _unasked_condition(question, unit) else ADVICE_OFF
-    return 0.0
+    return POPULATION_OFF if _unasked_pregnancy(question, unit) else 0.0
 
 
 # Words of one condition: a question about "veins" asks about varicose disease and phlebologists.
@@ -164,3 +168,11 @@ def _conditions(text: str) -> set[str]:
 def _unasked_condition(question: str, unit: str) -> bool:
     """Whether the unit's advice is for a condition the question does not name."""
     return bool(_conditions(unit) - _conditions(question))
+
+
+def _unasked_pregnancy(question: str, unit: str) -> bool:
+    """A unit about pregnancy for a question that does not speak of it. Its first sentence says
+    what it is about: "Cramping calf muscles can result from severe anemia. Most often it occurs
+    in pregnant women..." answers a question about anemia."""
+    first = re.split(r"(?<=[.!?])\s", unit, maxsplit=1)[0]
+    return bool(_PREGNANCY.search(first)) and not _PREGNANCY.search(question)

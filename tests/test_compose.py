@@ -186,3 +186,25 @@ def test_a_sentence_the_chunker_cut_off_comes_with_its_unit_from_the_next_chunk(
     assert chosen[ultrasound + 1].number == 2
     # The next chunk is only a follower: its blood-pressure sentence is never chosen on its own.
     assert not any("blood pressure" in text for text in texts)
+
+
+def test_a_next_chunk_off_the_asked_kind_is_no_completion(embedder):
+    """"...precursors of varicose veins." ends its chunk; the next one opens with pregnancy, which
+    a question that names none did not ask about."""
+    from bot.compose import with_following
+
+    monthly = passage("Therefore, if at least once a month you have a calf muscle cramp, you should "
+                      "think about a comprehensive medical examination. In women in particular, "
+                      "spasms of the calf muscles may be precursors of varicose veins.",
+                      section="Why does the calf muscle cramp during sleep?", pid="t#10", start=7000)
+    after = passage("And during pregnancy, future mothers should be especially careful: in the "
+                    "last trimester, this can be a symptom of gestational diabetes mellitus.",
+                    section="Why does the calf muscle cramp during sleep?", pid="t#11", start=7200)
+    shown, nexts = with_following([monthly], [after])
+    for question, brought in (("could my calf cramps be an early sign of varicose veins?", False),
+                              ("I am pregnant, could my calf cramps be an early sign of varicose "
+                               "veins?", True)):
+        chosen = select_evidence(question, shown, embedder, retrieval_scores=[1.0], nexts=nexts,
+                                 brought=1)
+        assert any("precursors of varicose" in unit.text for unit in chosen)
+        assert any("gestational" in unit.text for unit in chosen) == brought, question

@@ -91,3 +91,19 @@ def test_advice_for_a_condition_the_question_does_not_name_goes_below_general_ad
     # One condition, several words: a question about veins asks about the phlebologist too.
     assert off_intent("what helps when my veins are the cause?",
                       "A phlebologist then prescribes treatment.") == 0
+
+
+def test_a_unit_about_pregnancy_goes_below_for_a_question_that_names_none():
+    """"...precursors of varicose veins." was followed by gestational diabetes and preeclampsia
+    for a 34-year-old asking why his calf locks up at night."""
+    pregnancy = ("And during pregnancy, future mothers should be especially careful: in the last "
+                 "trimester, this can be a symptom of gestational diabetes mellitus.")
+    assert off_intent("why does my calf lock up at 3am? im 34 and healthy", pregnancy) > 0
+    assert off_intent("can varicose veins cause leg cramps?",
+                      "Varicose veins are also common among expectant mothers.") > 0
+    assert off_intent("I'm 30 weeks pregnant, are calf cramps dangerous?", pregnancy) == 0
+    # A unit is about what its first sentence says: anemia here, which "most often" strikes
+    # pregnant women.
+    assert off_intent("can low red cells cause my calf cramps?",
+                      "Cramping calf muscles can result from severe anemia. Most often it occurs "
+                      "in pregnant women.") == 0
