@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import threading
 import time
 from collections.abc import Generator as Generator_
@@ -41,6 +42,11 @@ from bot.translator import BackgroundTranslator, translate_sentence
 log = logging.getLogger(__name__)
 
 History = Sequence[tuple[str, str]]
+
+
+# Where a long question's clauses part: sentence ends, and "... and now ..." in a story.
+_CLAUSE_BREAK = re.compile(r"[.?!;]+|\b(?:and now|but now|and then)\b", re.IGNORECASE)
+_MIN_CLAUSE_WORDS = 4
 
 
 class CrampBot:
@@ -212,7 +218,7 @@ class CrampBot:
             text = texts.t(key, lang).format(focus=focus)
             yield Done(self._with_query(self._decline(question, results, timings, started, lang, text), query))
             return
-        if not self._passes_gate(results):
+        if not self._passes_gate(results) and not self._clause_passes_gate(query.text):
             yield Done(self._with_query(self._decline(question, results, timings, started, lang), query))
             return
 
@@ -391,6 +397,17 @@ class CrampBot:
         if not retrieval.gate:
             return True
         return self.retriever.relevance(results) >= retrieval.gate_threshold
+
+    def _clause_passes_gate(self, text: str) -> bool:
+        """Whether one clause of a long question passes the gate on its own. One embedding of a
+        long story dilutes its point: "my brother quit drinking cold turkey last week after years
+        of heavy boozing and now he gets these bad spasms in his legs. is that part of it?" had a
+        best cosine of 0.36 (gate 0.42) though its first passage was the right one. The question
+        still goes through the scope check first, and is answered from its own search."""
+        clauses = [c for c in _CLAUSE_BREAK.split(text) if len(c.split()) >= _MIN_CLAUSE_WORDS]
+        if len(clauses) < 2:
+            return False
+        return any(self._passes_gate(self.retriever.search(c)[0]) for c in clauses)
 
     def _context(self, results: list[RetrievedPassage]) -> list[RetrievedPassage]:
         """The retrieved passages the model sees: those close enough to the best one's score,

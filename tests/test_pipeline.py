@@ -312,3 +312,16 @@ def test_a_sentence_in_the_next_chunk_completes_the_answer_and_its_chunk_is_show
     phlebologist = {c.passage.id for c in answer.citations if "phlebologist" in c.passage.text.lower()}
     assert ultrasound and phlebologist and not ultrasound & phlebologist
     assert ultrasound | phlebologist <= {r.passage.id for r in answer.retrieved}
+
+
+def test_a_long_story_passes_the_gate_on_its_clause_that_asks(make_bot):
+    """One embedding of the whole story falls under the gate; its clause about the legs does not,
+    and the answer comes from the whole question's own search."""
+    bot = make_bot()
+    question = ("my dad stopped drinking cold turkey after twenty years of heavy boozing and now "
+                "he gets nasty spasms in his legs. is that part of it?")
+    results, _ = bot.retriever.search(bot._search_query(question, [], use_model=False).text)
+    assert bot.retriever.relevance(results) < bot.settings.retrieval.gate_threshold
+    answer = bot.ask(question)
+    assert not answer.declined and answer.citations
+    assert "abstinence from alcohol" in answer.text

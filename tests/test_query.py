@@ -241,3 +241,13 @@ def test_a_russian_what_to_do_right_now_asks_for_first_aid(fake_settings):
     query = search_query("Что делать, если судорога в икре прямо сейчас?", [], fake_settings)
     assert "what to do" in query.intent_text and asks_first_aid(query.intent_text)
     assert not asks_first_aid(search_query("что делать чтобы икры не сводило", [], fake_settings).intent_text)
+
+
+@pytest.mark.parametrize("question", [
+    "Can stopping drinking suddenly cause leg cramps?",
+    "gave up alcohol last month, could that be why my calves cramp?",
+    "my legs cramp since I went sober",
+])
+def test_giving_up_drink_is_read_as_the_sources_abrupt_abstinence(fake_settings, question):
+    """"Stopping drinking" had no row: the old-age item outscored the alcohol one beside it."""
+    assert "abrupt abstinence from alcohol" in search_query(question, [], fake_settings).text
