@@ -30,7 +30,7 @@ import numpy as np
 from bot.answer import Citation
 from bot.citations import renumber, split_sentences, strip_markers, with_markers
 from bot.grounding import COMMON_WORDS, GroundedAnswer, SentenceCheck, content_words, lexical_recall
-from bot.intents import ADVICE_OFF, asks_why, intent_cues, off_intent
+from bot.intents import ADVICE_OFF, advises, asks_help, asks_why, intent_cues, off_intent
 from corpus.passage import Passage
 
 if TYPE_CHECKING:
@@ -308,7 +308,7 @@ def select_evidence(
     # veins." | "And during pregnancy, future mothers..." for a question about no pregnancy).
     off = {i for i, (_, unit, _) in enumerate(candidates) if off_intent(focus or question, unit) > 0}
     chosen = _with_followers(chosen, candidates, scores, max(best - _FOLLOWER_MARGIN, floor),
-                             nexts, shown, off)
+                             nexts, shown, off, asks_help(focus or question))
     chosen = _within_sentences(chosen, candidates, _MAX_SENTENCES)
     # Most relevant first: the reader meets the answer before its context.
     return [Evidence(candidates[i][0], candidates[i][1], round(scores[i], 3)) for i in chosen]
@@ -408,12 +408,16 @@ def _starts_item(unit: str) -> bool:
 
 def _with_followers(chosen: list[int], candidates: list, scores: list[float], threshold: float,
                     nexts: dict[int, int] | None = None, shown: list[Passage] | None = None,
-                    off: set[int] = frozenset()) -> list[int]:
+                    off: set[int] = frozenset(), help_asked: bool = False) -> list[int]:
     """Each chosen unit followed by the next one of its passage when that one goes on about the
     same thing: "Sitting or standing work. Both can cause night cramps." is the claim, "In the
     case of sedentary work, immobility slows the blood circulation..." the why of it. The same
     idea as a sentence window (LlamaIndex's SentenceWindowNodeParser), over units, not tokens.
-    `nexts` maps a passage number to its follower-only next passage (select_evidence)."""
+    `nexts` maps a passage number to its follower-only next passage (select_evidence).
+    When the question asks what to do, advice that follows a unit that gives none comes too:
+    "...pregnant women do not get enough calcium. This leads to cramps" is followed by "As a
+    rule, the situation is corrected by taking additional vitamins and mineral complexes.",
+    which scored low against "is this normal, what can i do" but is the answer's second half."""
     out: list[int] = []
     added = 0
     for index in chosen:
@@ -426,9 +430,12 @@ def _with_followers(chosen: list[int], candidates: list, scores: list[float], th
         # been part of it: it comes whatever its own score.
         cut_off = (follower is not None and candidates[follower][0] != candidates[index][0]
                    and follower not in off)
+        then_advice = (help_asked and follower is not None and advises(candidates[follower][1])
+                       and not advises(candidates[index][1]))
         if (follower is not None and added < _MAX_FOLLOWERS and follower not in chosen
                 and follower not in out and not _starts_item(candidates[follower][1])
-                and (scores[follower] >= threshold or _starts_item(candidates[index][1]) or cut_off)):
+                and (scores[follower] >= threshold or _starts_item(candidates[index][1]) or cut_off
+                     or then_advice)):
             out.append(follower)
             added += 1
     return out

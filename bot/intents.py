@@ -78,7 +78,7 @@ _ADVICE = re.compile(r"\b(recommend\w*|should|need to|must|important to|try|help
                      rf"relieve\w*|prevent\w*|avoid|massage\w*|{_STROKE_VERB}|"
                      r"bath\w*|compress|"
                      r"exercises?|stretch\w*|knead\w*|adjust|eliminat\w*|include|treat\w*|"
-                     r"remed\w*|course of)\b", re.IGNORECASE)
+                     r"remed\w*|course of|corrected)\b", re.IGNORECASE)
 # Advice for a condition: "In some cases, pain in the calf is a signal of ... a blood pressure
 # disorder. Such symptoms are relieved by a balanced diet" advises, but only those who have it.
 _CONDITION = re.compile(r"\b(blood pressure|varicose|venous|veins?|phlebolog\w*|atherosclerosis|"
@@ -109,6 +109,17 @@ def asks_first_aid(question: str) -> bool:
     now = _RELIEF_NOW.search(question) or (
         _ONE_CRAMP.search(question) and not _RECURRING.search(question))
     return bool(now and _ASKS_HELP.search(question) and not _ASKS_WHY.search(question))
+
+
+def asks_help(question: str) -> bool:
+    """A question that asks what to do ("what can I do", "how do I avoid them"), with or without
+    asking why."""
+    return bool(_ASKS_HELP.search(question))
+
+
+def advises(unit: str) -> bool:
+    """A unit that recommends something (bot/compose.py's followers)."""
+    return bool(_ADVICE.search(unit))
 
 
 def intent_cues(question: str) -> list[re.Pattern[str]]:

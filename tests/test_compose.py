@@ -208,3 +208,19 @@ def test_a_next_chunk_off_the_asked_kind_is_no_completion(embedder):
                                  brought=1)
         assert any("precursors of varicose" in unit.text for unit in chosen)
         assert any("gestational" in unit.text for unit in chosen) == brought, question
+
+
+def test_a_question_what_to_do_gets_the_advice_that_follows_its_cause(embedder):
+    """"is this normal, what can i do" was answered by the calcium cause alone; the source's next
+    sentence is what to do about it."""
+    pregnancy = passage("Pregnant women very often suffer from leg pain. Because of the growing load "
+                        "on the body and the doubled use of useful salts and minerals, pregnant "
+                        "women do not get enough calcium. This leads to cramps and pain in the "
+                        "calves. As a rule, the situation is corrected by taking additional vitamins "
+                        "and mineral complexes.", section="Why the calves cramp", pid="t#12",
+                        start=9000)
+    texts = {q: [unit.text for unit in select_evidence(q, [pregnancy], embedder, retrieval_scores=[1.0])]
+             for q in ("I'm 7 months pregnant and my calves cramp every night. is this normal, "
+                       "what can i do", "why do my calves cramp in pregnancy?")}
+    advised = [any("vitamins and mineral complexes" in t for t in chosen) for chosen in texts.values()]
+    assert advised == [True, False]

@@ -251,3 +251,12 @@ def test_a_russian_what_to_do_right_now_asks_for_first_aid(fake_settings):
 def test_giving_up_drink_is_read_as_the_sources_abrupt_abstinence(fake_settings, question):
     """"Stopping drinking" had no row: the old-age item outscored the alcohol one beside it."""
     assert "abrupt abstinence from alcohol" in search_query(question, [], fake_settings).text
+
+
+def test_a_runner_upping_mileage_is_read_as_sports_training(fake_settings, shared_retriever):
+    """A runner's cramp had been answered by why swimmers cramp (cold water)."""
+    query = search_query("Got a bad cramp in my calf during a run yesterday after upping my "
+                         "mileage. what causes it?", [], fake_settings)
+    assert "sports training" in query.text and "increasing the volume of training" in query.text
+    results, _ = shared_retriever.search(query.text)
+    assert "insufficient warm-up" in " ".join(r.passage.text for r in results[:2])
