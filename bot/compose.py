@@ -300,7 +300,8 @@ def select_evidence(
         if any(float(vectors[1 + index] @ vectors[1 + other]) > _DUPLICATE_COSINE for other in chosen):
             continue
         chosen.append(int(index))
-    items = [i for i in _listed_causes(focus or question, shown, candidates) if primary[i]]
+    items = [i for i in _listed_causes(focus or question, shown, candidates, best_index, scores)
+             if primary[i]]
     if items:
         return [Evidence(candidates[i][0], _item_claim(candidates[i][1]), round(scores[i], 3))
                 for i in items]
@@ -337,18 +338,22 @@ def with_following(shown: list[Passage], following: list[Passage | None]
     return extended, nexts
 
 
-def _listed_causes(question: str, shown: list[Passage], candidates: list) -> list[int]:
+def _listed_causes(question: str, shown: list[Passage], candidates: list, best: int | None = None,
+                   scores: list[float] | None = None) -> list[int]:
     """"Why do my calves cramp at night?" asks for the list the source gives under "Causes of
     night pain in the calves": every item of it the shown passages hold, one sentence each, in
-    the source's order (its first six: the answer's length). It applies when the question asks why and says nothing the heading does
-    not (an "elderly" or "atherosclerosis" question wants its own item, not the list); [] when
-    no shown section is such a list. Scoring sentence by sentence picked the two items that
-    repeat the question's words ("at night") and the introduction, never the list."""
+    the source's order (its first six: the answer's length). It applies when the question asks
+    why and names no item of the list (an "elderly" or "atherosclerosis" question wants its own
+    item, not the list): either it says nothing the heading does not, or its best unit (`best`)
+    is in the list, no item stands out by its `scores` and its other words are a story ("i keep
+    waking up at 3am ... im 34 and pretty healthy"); [] when no shown section is such a list. Scoring sentence by sentence picked the
+    two items that repeat the question's words ("at night") and the introduction, never the list."""
     if not asks_why(question):
         return []
     asked = content_words(question) - COMMON_WORDS
     for section in dict.fromkeys(p.section for p in shown if p.section and p.section != p.title):
-        if not (_CAUSES_HEADING.search(section) and asked and asked <= content_words(section)):
+        heading = content_words(section)
+        if not (_CAUSES_HEADING.search(section) and asked & heading):
             continue
         # Neighbouring passages overlap, so an item can be in two of them: keep it once.
         first = {}
@@ -357,10 +362,33 @@ def _listed_causes(question: str, shown: list[Passage], candidates: list) -> lis
                 first.setdefault(unit, i)
         if len(first) < _MIN_ITEMS:
             continue
+        if not asked <= heading and not _a_story_about(section, asked - heading, shown, candidates,
+                                                       first.values(), best, scores):
+            continue
         # The whole list is the answer, whatever retrieval thought of the chunk an item fell in.
         items = sorted(first.values(), key=lambda i: (shown[candidates[i][0] - 1].raw_start, i))
         return items[:_MAX_ITEMS]
     return []
+
+
+# How far one item's score must lead the next for a question to be about that item.
+_ITEM_LEAD = 0.1
+
+
+def _a_story_about(section: str, extra: set[str], shown: list[Passage], candidates: list,
+                   items, best: int | None, scores: list[float] | None) -> bool:
+    """Whether the words a question adds to a causes list's heading only tell the asker's story:
+    its best unit is in the list, no item's words are among them ("sedentary", "sit": a prefix
+    counts, as the stems are crude) and no item leads the others by `_ITEM_LEAD`."""
+    if best is None or scores is None or shown[candidates[best][0] - 1].section != section:
+        return False
+    item_words = set().union(*(content_words(candidates[i][1]) for i in items))
+    item_words -= COMMON_WORDS | _TIME_WORDS
+    if any(v.startswith(w) or w.startswith(v)
+           for w in extra - _TIME_WORDS if len(w) >= 3 for v in item_words if len(v) >= 3):
+        return False
+    ranked = sorted((scores[i] for i in items), reverse=True)
+    return len(ranked) < 2 or ranked[0] - ranked[1] < _ITEM_LEAD
 
 
 def _item_claim(unit: str) -> str:

@@ -325,3 +325,16 @@ def test_a_long_story_passes_the_gate_on_its_clause_that_asks(make_bot):
     answer = bot.ask(question)
     assert not answer.declined and answer.citations
     assert "abstinence from alcohol" in answer.text
+
+
+def test_a_night_story_that_names_no_cause_gets_the_list_of_night_causes(make_bot):
+    """"i keep waking up at 3am ... im 34 and pretty healthy" had been answered by the monthly
+    check-up and pregnancy sentences; a question that names a cause still gets its own item."""
+    bot = make_bot()
+    story = bot.ask("hi, i keep waking up at like 3am with my calf totally locked up, rock hard "
+                    "and it hurts like crazy. why does this happen?? im 34 and pretty healthy")
+    assert "Prolonged stress" in story.text and "Caffeine abuse" in story.text
+    assert "medical examination" not in story.text and "pregnan" not in story.text
+    desk = bot.ask("I sit at a computer all day, could that be why my calves cramp at night?")
+    # Its own item with the why of it, which the list's one sentence per item leaves out.
+    assert desk.text.startswith("Sitting or standing work") and "immobility" in desk.text
