@@ -30,7 +30,8 @@ import numpy as np
 from bot.answer import Citation
 from bot.citations import renumber, split_sentences, strip_markers, with_markers
 from bot.grounding import COMMON_WORDS, GroundedAnswer, SentenceCheck, content_words, lexical_recall
-from bot.intents import ADVICE_OFF, advises, asks_help, asks_why, intent_cues, off_intent
+from bot.intents import (ADVICE_OFF, advises, advises_for, asks_help, asks_why, intent_cues,
+                         off_intent)
 from corpus.passage import Passage
 
 if TYPE_CHECKING:
@@ -290,11 +291,26 @@ def select_evidence(
                 and not (_starts_item(candidates[index][1])
                          and _starts_item(candidates[best_index][1])))
 
+    # "How do I prevent them?": the best unit's passage goes on with more of the same advice
+    # ("...eliminate provoking factors." | "You can take a course of valerian..."), which scores
+    # far below a best unit that repeats the question's words: the advice that follows it, up to
+    # the first unit that advises nothing or advises for an unasked condition, comes too.
+    help_asked = asks_help(focus or question)
+    more_advice: set[int] = set()
+    if help_asked and advises(candidates[best_index][1]):
+        index = best_index + 1
+        while (index < len(candidates) and candidates[index][0] == best_passage
+               and scores[index] > 0 and advises_for(focus or question, candidates[index][1])):
+            more_advice.add(index)
+            index += 1
+
     chosen: list[int] = []
     for index in np.argsort(scores)[::-1]:
         score = scores[index]
-        if len(chosen) == max_units or score < max(best - margin, floor):
+        if len(chosen) == max_units:
             break
+        if score < max(best - margin, floor) and index not in more_advice:
+            continue
         if not primary[index] or not eligible(index):
             continue
         if any(float(vectors[1 + index] @ vectors[1 + other]) > _DUPLICATE_COSINE for other in chosen):
@@ -309,7 +325,7 @@ def select_evidence(
     # veins." | "And during pregnancy, future mothers..." for a question about no pregnancy).
     off = {i for i, (_, unit, _) in enumerate(candidates) if off_intent(focus or question, unit) > 0}
     chosen = _with_followers(chosen, candidates, scores, max(best - _FOLLOWER_MARGIN, floor),
-                             nexts, shown, off, asks_help(focus or question))
+                             nexts, shown, off, help_asked)
     chosen = _within_sentences(chosen, candidates, _MAX_SENTENCES)
     # Most relevant first: the reader meets the answer before its context.
     return [Evidence(candidates[i][0], candidates[i][1], round(scores[i], 3)) for i in chosen]

@@ -78,7 +78,7 @@ _ADVICE = re.compile(r"\b(recommend\w*|should|need to|must|important to|try|help
                      rf"relieve\w*|prevent\w*|avoid|massage\w*|{_STROKE_VERB}|"
                      r"bath\w*|compress|"
                      r"exercises?|stretch\w*|knead\w*|adjust|eliminat\w*|include|treat\w*|"
-                     r"remed\w*|course of|corrected)\b", re.IGNORECASE)
+                     r"remed\w*|course of|corrected|(?:is|are) (?:also )?good)\b", re.IGNORECASE)
 # Advice for a condition: "In some cases, pain in the calf is a signal of ... a blood pressure
 # disorder. Such symptoms are relieved by a balanced diet" advises, but only those who have it.
 _CONDITION = re.compile(r"\b(blood pressure|varicose|venous|veins?|phlebolog\w*|atherosclerosis|"
@@ -120,6 +120,11 @@ def asks_help(question: str) -> bool:
 def advises(unit: str) -> bool:
     """A unit that recommends something (bot/compose.py's followers)."""
     return bool(_ADVICE.search(unit))
+
+
+def advises_for(question: str, unit: str) -> bool:
+    """A unit that recommends something, and not for a condition the question does not name."""
+    return advises(unit) and not _unasked_condition(question, unit)
 
 
 def intent_cues(question: str) -> list[re.Pattern[str]]:

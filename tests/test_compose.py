@@ -224,3 +224,24 @@ def test_a_question_what_to_do_gets_the_advice_that_follows_its_cause(embedder):
                        "what can i do", "why do my calves cramp in pregnancy?")}
     advised = [any("vitamins and mineral complexes" in t for t in chosen) for chosen in texts.values()]
     assert advised == [True, False]
+
+
+def test_advice_goes_on_as_far_as_its_passage_advises(embedder):
+    """"how do I prevent them?" had two of the four sentences of the source's prevention advice:
+    the best one repeats the question's words, the valerian course and mint tea do not."""
+    prevent = passage("To prevent calf muscle cramps from recurring, you need to eliminate provoking "
+                      "factors. It is recommended to put the nervous system in order by eliminating "
+                      "the irritating aspects of daily life. You can take a course of valerian or "
+                      "sedative herbal mixtures. Soothing mint tea is also good.",
+                      section="What to do about calf muscle cramps", pid="t#13", start=11000)
+    texts = " ".join(unit.text for unit in select_evidence(
+        "how do I prevent calf cramps?", [prevent], embedder, retrieval_scores=[1.0]))
+    assert "valerian" in texts and "mint tea" in texts
+    # It stops at the first unit that advises for a condition the question does not name.
+    diet = passage("The so-called potassium diet also helps in this case: you need to eat more "
+                   "bananas, kiwi and honey. Before you start treatment of the veins, it is "
+                   "recommended to do an ultrasound of the veins, Doppler or scanning.",
+                   section="Why the calves cramp", pid="t#14", start=12000)
+    texts = " ".join(unit.text for unit in select_evidence(
+        "what foods should I eat so my legs stop cramping?", [diet], embedder, retrieval_scores=[1.0]))
+    assert "bananas" in texts and "ultrasound" not in texts
