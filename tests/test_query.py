@@ -260,3 +260,12 @@ def test_a_runner_upping_mileage_is_read_as_sports_training(fake_settings, share
     assert "sports training" in query.text and "increasing the volume of training" in query.text
     results, _ = shared_retriever.search(query.text)
     assert "insufficient warm-up" in " ".join(r.passage.text for r in results[:2])
+
+
+@pytest.mark.parametrize("question, corpus_words", [
+    ("leg cramp rn what do i do", "right now"),
+    ("ive been super stressed at work, could that be it?", "prolonged stress"),
+    ("i keep waking up at 3am with a calf cramp", "at night"),
+])
+def test_text_speak_and_lay_words_become_the_sources_terms(fake_settings, question, corpus_words):
+    assert corpus_words in search_query(question, [], fake_settings).text
