@@ -91,6 +91,7 @@ ADVICE_OFF = 0.3
 DURATION_GAIN = 0.3
 
 POPULATION_OFF = 0.3
+CONDITION_OFF = 0.6
 _PREGNANCY = re.compile(r"\b(pregnan\w*|expectant|gestation\w*|future mothers?|trimester|"
                         r"uterus|preeclampsia|eclampsia)\b", re.IGNORECASE)
 
@@ -167,7 +168,9 @@ def off_intent(question: str, unit: str) -> float:
         # negative penalty lifts it); the monthly check-up answers nothing of it.
         return -DURATION_GAIN if _DURATION.search(unit) else FIRST_AID_OFF
     if _asks_help_only(question):
-        return 0.0 if _ADVICE.search(unit) and not _unasked_condition(question, unit) else ADVICE_OFF
+        if _unasked_condition(question, unit):
+            return CONDITION_OFF  # advice for a condition the asker did not say they have
+        return 0.0 if _ADVICE.search(unit) else ADVICE_OFF
     return POPULATION_OFF if _unasked_pregnancy(question, unit) else 0.0
 
 

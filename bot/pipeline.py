@@ -235,9 +235,10 @@ class CrampBot:
                                                 results, history, timings, started, lang)
         else:
             # A follow-up searched with the previous question: its own words lead the choice
-            # (a model rewrite already says what it asks).
-            focus = (message.search_text
-                     if query.follow_up and english and not query.standalone_question else None)
+            # (a model rewrite already says what it asks). A Russian one's own words are their
+            # English gloss: «а что можно сделать чтобы снять?» asks what relieves, not why.
+            focus = ((message.search_text if english else query.own_text or None)
+                     if query.follow_up and not query.standalone_question else None)
             # Its sentences are weighed against its own words with the conversation's topic.
             search_text = query.also[0] if focus and query.also else query.text
             answer = yield from self._composed(asked, search_text, question, context, results,

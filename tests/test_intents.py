@@ -107,3 +107,12 @@ def test_a_unit_about_pregnancy_goes_below_for_a_question_that_names_none():
     assert off_intent("can low red cells cause my calf cramps?",
                       "Cramping calf muscles can result from severe anemia. Most often it occurs "
                       "in pregnant women.") == 0
+
+
+def test_advice_for_an_unasked_condition_goes_below_a_unit_that_advises_nothing():
+    """The blood-pressure diet is wrong advice for one who did not say they have high pressure;
+    a cause sentence is only off the asked kind."""
+    blood_pressure = ("In some cases, pain in the calf is a signal of a blood pressure disorder. "
+                      "Such symptoms are relieved by a balanced diet.")
+    cause = "Wearing uncomfortable shoes. In the daytime the leg muscles get really tired."
+    assert off_intent("what can relieve", blood_pressure) > off_intent("what can relieve", cause) > 0

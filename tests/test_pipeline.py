@@ -338,3 +338,13 @@ def test_a_night_story_that_names_no_cause_gets_the_list_of_night_causes(make_bo
     desk = bot.ask("I sit at a computer all day, could that be why my calves cramp at night?")
     # Its own item with the why of it, which the list's one sentence per item leaves out.
     assert desk.text.startswith("Sitting or standing work") and "immobility" in desk.text
+
+
+def test_a_russian_follow_up_asking_what_relieves_gets_relief_not_a_condition_s_advice(make_bot):
+    """Its own words were read as the previous "why" question's: the blood-pressure diet came
+    first, for a night cramp."""
+    bot = make_bot()
+    first = bot.ask("почему сводит икры ночью?")
+    answer = bot.ask("а что можно сделать чтобы снять?", [("почему сводит икры ночью?", first.text)])
+    assert answer.lang == "ru" and not answer.declined
+    assert "ванн" in answer.text and "давлени" not in answer.text
