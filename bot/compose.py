@@ -280,11 +280,24 @@ def select_evidence(
     best_index = max((i for i in range(len(scores)) if primary[i]), key=scores.__getitem__)
     best, best_passage = scores[best_index], candidates[best_index][0]
 
+    # "can my shoes be causing my calf cramps?" names its item of the causes list; the items
+    # beside it ("Metabolic disorders", "Caffeine abuse") name nothing it asks and are no answer.
+    named = content_words(focus or question) - COMMON_WORDS - _ASKING_WORDS - _TIME_WORDS
+    best_unit = candidates[best_index][1]
+    names_best = _starts_item(best_unit) and bool(named & content_words(best_unit))
+
+    def other_list_item(index: int) -> bool:
+        unit = candidates[index][1]
+        return (names_best and index != best_index and _starts_item(unit)
+                and not named & content_words(unit))
+
     def eligible(index: int) -> bool:
         # Another passage is cited only for a unit nearly as good as the best: each passage
         # cited is one more the reader must check, and a weaker one is more often off the point.
         # So is another item of the best unit's list ("Caffeine abuse. ..." then "Metabolic
         # disorders. ..."): a claim of its own, which rode along with coffee questions.
+        if other_list_item(index):
+            return False
         if other_margin is None or scores[index] >= best - other_margin:
             return True
         return (_neighbours(shown[candidates[index][0] - 1], shown[best_passage - 1])

@@ -245,3 +245,22 @@ def test_advice_goes_on_as_far_as_its_passage_advises(embedder):
     texts = " ".join(unit.text for unit in select_evidence(
         "what foods should I eat so my legs stop cramping?", [diet], embedder, retrieval_scores=[1.0]))
     assert "bananas" in texts and "ultrasound" not in texts
+
+
+def test_a_question_that_names_its_item_gets_no_other_item_of_the_list(embedder):
+    """"can my shoes be causing my calf cramps?" was answered by the shoes item and the two
+    items beside it in the passage, which it does not ask about."""
+    items = passage("Caffeine abuse. When you drink more than 5 cups of strong tea or coffee a day, "
+                    "your calf muscles may cramp. Wearing uncomfortable shoes. In the daytime the leg "
+                    "muscles get really tired and at night can't relax. Metabolic disorders. As a "
+                    "result, muscle mass may experience a lack of oxygen and nutrition.",
+                    section="Causes of night pain in the calves", pid="t#15", start=13000)
+
+    def chosen(question):
+        return " ".join(u.text for u in select_evidence(question, [items], embedder,
+                                                        retrieval_scores=[1.0]))
+
+    shoes = chosen("can my shoes be causing my calf cramps? i wear heels at work all day")
+    assert "shoes" in shoes and "Caffeine" not in shoes and "Metabolic" not in shoes
+    both = chosen("can coffee and uncomfortable shoes cause calf cramps?")
+    assert "shoes" in both and "Caffeine" in both
