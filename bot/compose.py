@@ -207,7 +207,7 @@ def score_units(
     prior = [0.0] * len(shown) if retrieval_scores is None else [
         _PRIOR_WEIGHT * (score - top) for score in retrieval_scores]
     abouts = [content_words(about) for *_, about in candidates]
-    named = asked - _ASKING_WORDS - _TIME_WORDS  # what the question is about, not how or when it asks
+    named = _named_words(focus or question)
     scores = [
         float(cosine) + lexical * lexical_recall(asked, about_words) + prior[number - 1]
         + _SECTION_WEIGHT * float(section_cosines[number - 1]) - _RANK_BONUS * (number - 1)
@@ -225,6 +225,11 @@ _ASKING_WORDS = content_words("help helps can do prevent avoid stop relieve trea
 # "night"), though the sources advise for night cramps (massage, a warm bath).
 _TIME_WORDS = content_words("night nights nightly nocturnal evening evenings morning mornings "
                             "day daytime sleep sleeping asleep bed bedtime")
+
+
+def _named_words(question: str) -> set[str]:
+    """What the question is about, not how or when it asks."""
+    return content_words(question) - COMMON_WORDS - _ASKING_WORDS - _TIME_WORDS
 
 
 def _off_kind(question: str, unit: str, number: int, names_it: set[str]) -> float:
@@ -282,7 +287,7 @@ def select_evidence(
 
     # "can my shoes be causing my calf cramps?" names its item of the causes list; the items
     # beside it ("Metabolic disorders", "Caffeine abuse") name nothing it asks and are no answer.
-    named = content_words(focus or question) - COMMON_WORDS - _ASKING_WORDS - _TIME_WORDS
+    named = _named_words(focus or question)
     best_unit = candidates[best_index][1]
     names_best = _starts_item(best_unit) and bool(named & content_words(best_unit))
 
@@ -375,8 +380,9 @@ def _listed_causes(question: str, shown: list[Passage], candidates: list, best: 
     why and names no item of the list (an "elderly" or "atherosclerosis" question wants its own
     item, not the list): either it says nothing the heading does not, or its best unit (`best`)
     is in the list, no item stands out by its `scores` and its other words are a story ("i keep
-    waking up at 3am ... im 34 and pretty healthy"); [] when no shown section is such a list. Scoring sentence by sentence picked the
-    two items that repeat the question's words ("at night") and the introduction, never the list."""
+    waking up at 3am ... im 34 and pretty healthy"); [] when no shown section is such a list.
+    Scoring sentence by sentence picked the two items that repeat the question's words ("at
+    night") and the introduction, never the list."""
     if not asks_why(question):
         return []
     asked = content_words(question) - COMMON_WORDS

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from bot.citations import split_sentences
+
 # What kind of answer a question asks for, and the words a source sentence of that kind uses: a
 # "why" question is answered by a cause ("due to", "lack of"), a "what helps" question by advice
 # ("it is recommended", "massage"). Without it, a sentence that merely names the question's topic
@@ -193,5 +195,5 @@ def _unasked_pregnancy(question: str, unit: str) -> bool:
     """A unit about pregnancy for a question that does not speak of it. Its first sentence says
     what it is about: "Cramping calf muscles can result from severe anemia. Most often it occurs
     in pregnant women..." answers a question about anemia."""
-    first = re.split(r"(?<=[.!?])\s", unit, maxsplit=1)[0]
+    first = next(iter(split_sentences(unit)), "")
     return bool(_PREGNANCY.search(first)) and not _PREGNANCY.search(question)

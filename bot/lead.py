@@ -121,7 +121,6 @@ def one_cause_of_many(claim_units: list[int], question: str, evidence: list[Evid
             and len(set(claim_units)) == 1 and len(evidence) >= _MANY_CAUSES)
 
 
-
 def _asks_yes_or_no(question: str) -> bool:
     """Whether a yes or a no answers the question. A follow-up is asked after the previous
     question ("Why ...? Is that dangerous ...?"): its own last sentence is what is asked."""
