@@ -31,7 +31,7 @@ from bot.answer import Citation
 from bot.citations import renumber, split_sentences, strip_markers, with_markers
 from bot.grounding import COMMON_WORDS, GroundedAnswer, SentenceCheck, content_words, lexical_recall
 from bot.intents import (ADVICE_OFF, advises, advises_for, asks_help, asks_why, intent_cues,
-                         off_intent)
+                         off_intent, TIME_WORDS)
 from corpus.passage import Passage
 
 if TYPE_CHECKING:
@@ -208,11 +208,14 @@ def score_units(
         _PRIOR_WEIGHT * (score - top) for score in retrieval_scores]
     abouts = [content_words(about) for *_, about in candidates]
     named = _named_words(focus or question)
+    # A follow-up's `question` is it searched with its subject: the previous question's when it
+    # names none (bot/query.py), else the conversation's topic words.
+    subject = question if focus else ""
     scores = [
         float(cosine) + lexical * lexical_recall(asked, about_words) + prior[number - 1]
         + _SECTION_WEIGHT * float(section_cosines[number - 1]) - _RANK_BONUS * (number - 1)
         + _INTENT_BONUS * any(cue.search(unit) for cue in cues)
-        - _off_kind(focus or question, unit, number, named & about_words)
+        - _off_kind(focus or question, unit, number, named & about_words, subject)
         for (number, unit, about), cosine, about_words in zip(candidates, cosines, abouts)
     ]
     return Scored(candidates, scores, vectors)
@@ -223,8 +226,7 @@ _ASKING_WORDS = content_words("help helps can do prevent avoid stop relieve trea
 # Words of when, which name no situation either: "What to do if my calf cramped at night?" was
 # answered with "Wearing uncomfortable shoes ... at night can't relax" alone (a cause sharing
 # "night"), though the sources advise for night cramps (massage, a warm bath).
-_TIME_WORDS = content_words("night nights nightly nocturnal evening evenings morning mornings "
-                            "day daytime sleep sleeping asleep bed bedtime")
+_TIME_WORDS = content_words(TIME_WORDS)
 
 
 def _named_words(question: str) -> set[str]:
@@ -232,14 +234,14 @@ def _named_words(question: str) -> set[str]:
     return content_words(question) - COMMON_WORDS - _ASKING_WORDS - _TIME_WORDS
 
 
-def _off_kind(question: str, unit: str, number: int, names_it: set[str]) -> float:
+def _off_kind(question: str, unit: str, number: int, names_it: set[str], subject: str = "") -> float:
     """bot/intents.py's penalty for a unit off the asked kind, but for a mere lack of advice in
     retrieval's best passage (number 1) when the unit is about what the question names
     (`names_it`: the question's topic words the unit's subject shares): "What helps against leg
     cramps when swimming?" is answered by why swimmers cramp (cold water, a temperature
     difference), since the sources give no advice for the water, not by a warm bath at home. A
     follow-up's own words ("And what can I do about it?") name nothing: advice."""
-    penalty = off_intent(question, unit)
+    penalty = off_intent(question, unit, subject)
     if number == 1 and penalty == ADVICE_OFF and names_it:
         return 0.0
     return penalty
@@ -341,7 +343,9 @@ def select_evidence(
                 for i in items]
     # A unit off the asked kind is no completion of one chosen ("...precursors of varicose
     # veins." | "And during pregnancy, future mothers..." for a question about no pregnancy).
-    off = {i for i, (_, unit, _) in enumerate(candidates) if off_intent(focus or question, unit) > 0}
+    subject = question if focus else ""
+    off = {i for i, (_, unit, _) in enumerate(candidates)
+           if off_intent(focus or question, unit, subject) > 0}
     chosen = _with_followers(chosen, candidates, scores, max(best - _FOLLOWER_MARGIN, floor),
                              nexts, shown, off, help_asked)
     chosen = _within_sentences(chosen, candidates, _MAX_SENTENCES)

@@ -101,6 +101,19 @@ _ASKS_WHY = _INTENTS[0][0]
 _ASKS_HELP, _ADVICE_CUE = _INTENTS[1]
 
 
+# Words of when, which name no situation: "at night" says when the cramps come (bot/compose.py,
+# bot/query.py).
+TIME_WORDS = ("night nights nightly nocturnal evening evenings morning mornings day daytime sleep "
+              "sleeping asleep bed bedtime")
+
+
+def strip_asking(question: str) -> str:
+    """The question without the words that say what kind of answer it asks for."""
+    for asked, _ in _INTENTS:
+        question = asked.sub(" ", question)
+    return question
+
+
 def asks_why(question: str) -> bool:
     """A question that asks for causes ("why", "what causes", "what's going on")."""
     return bool(_ASKS_WHY.search(question))
@@ -156,13 +169,16 @@ def reorder_cues(question: str) -> list[re.Pattern[str]]:
     return []
 
 
-def off_intent(question: str, unit: str) -> float:
+def off_intent(question: str, unit: str, subject: str = "") -> float:
     """How far a unit is from the kind of answer asked for, as a score penalty. For a question
     that asks what to do right now, a unit that names no first aid (prevention "to prevent cramps
     from recurring", treatment "If the cause is a serious disease, it needs to be treated" or an
     outcome "After recovery, the cramps will disappear") is out. For one that asks what helps, a
     unit that advises nothing ("Caffeine abuse. When you drink more than 5 cups ... may cramp",
-    which matched "drink") goes below those that do."""
+    which matched "drink") goes below those that do. `subject`: the conversation's, for a
+    follow-up that names none ("How can I prevent them?" after a pregnancy question asks about
+    pregnancy)."""
+    named = f"{question} {subject}"
     if asks_first_aid(question):
         return 0.0 if _RELIEF.search(unit) else FIRST_AID_OFF
     if _ASKS_DURATION.search(question):
@@ -170,10 +186,10 @@ def off_intent(question: str, unit: str) -> float:
         # negative penalty lifts it); the monthly check-up answers nothing of it.
         return -DURATION_GAIN if _DURATION.search(unit) else FIRST_AID_OFF
     if _asks_help_only(question):
-        if _unasked_condition(question, unit):
+        if _unasked_condition(named, unit):
             return CONDITION_OFF  # advice for a condition the asker did not say they have
         return 0.0 if _ADVICE.search(unit) else ADVICE_OFF
-    return POPULATION_OFF if _unasked_pregnancy(question, unit) else 0.0
+    return POPULATION_OFF if _unasked_pregnancy(named, unit) else 0.0
 
 
 # Words of one condition: a question about "veins" asks about varicose disease and phlebologists.

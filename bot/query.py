@@ -27,6 +27,7 @@ from bot.generation.base import ChatMessage
 from bot.query_normalize import (QueryNormalizer, SpellingCorrector, known_english_words,
                                  phrase_words, states_old_age, term_words)
 from bot.query_translate import RussianLexicon, load_russian_lexicon
+from bot.intents import TIME_WORDS, strip_asking
 from bot.retrieval import bm25_tokens
 from bot.safety.input_guard import detect_language, plain_text_for_retrieval
 from bot.settings import Settings
@@ -124,7 +125,16 @@ def search_query(
         english = _in_corpus_words(text, standalone, settings, old_age=states_old_age(own or text))
         if own:
             own_english = _in_corpus_words(own, None, settings)
-            topic = topic_words(_in_corpus_words(previous, None, settings), settings)
+            previous_english = _in_corpus_words(previous, None, settings)
+            topic = topic_words(previous_english, settings)
+            # "Why does that happen?" after "Can standing all day cause calf cramps?" names no
+            # subject of its own: it asks about the previous question's, standing work. Not
+            # about its time: "And what can I do about it?" after "Why do my calves cramp at
+            # night?" asks for advice, which the night causes would outrank.
+            if not subject_words(own_english, settings):
+                previous_subject = subject_words(previous_english, settings, with_time=False)
+                topic = " ".join(dict.fromkeys([*previous_subject,
+                                                *topic.split()]))
             anchored = f"{own_english} {topic}"
             also = (anchored.strip(),) if anchored.strip() else ()
     return SearchQuery(text=english.strip() or text, standalone_question=standalone,
@@ -139,6 +149,26 @@ def _names_no_topic(text: str, settings: Settings) -> bool:
         return False
     english = _in_corpus_words(text, None, settings) if settings.retrieval.query_normalization else text
     return not topic_words(english, settings)
+
+
+# Words that ask (why, prevent, happen) or point back (again, then): what a follow-up asks
+# about is the rest. The intents' own question words are taken out first.
+_ASKING_WORDS = frozenset(bm25_tokens(
+    "does did doing happen happens happening keep keeps coming come back again then still now "
+    "thing things anything something okay ok normal worry worried mean means bad dangerous serious "
+    "usually often ever stops stopping doesn don isn right away"))
+_TIME_WORDS = frozenset(bm25_tokens(TIME_WORDS))
+
+
+def subject_words(text: str, settings: Settings, *, with_time: bool = True) -> list[str]:
+    """What an English question names beyond what it asks and the sources' topic ("what about
+    swimming?": swimming; "why does that happen?" and "how can I prevent them?": nothing);
+    `with_time=False` leaves out when it asks about ("at night") too."""
+    common = _common_words_of(settings)
+    left_out = _ASKING_WORDS if with_time else _ASKING_WORDS | _TIME_WORDS
+    return [word for word in _WORD.findall(strip_asking(text))
+            if (tokens := bm25_tokens(word)) and tokens[0] not in common
+            and tokens[0] not in left_out]
 
 
 def _in_corpus_words(text: str, standalone: str | None, settings: Settings, *,
@@ -163,16 +193,20 @@ _TOPIC_SHARE = 0.25
 def topic_words(text: str, settings: Settings) -> str:
     """The words of `text` that the sources use everywhere: the conversation's topic, without
     what its question asked ("What causes leg cramps when swimming?" -> "leg cramps")."""
-    key = corpus_stamp(settings.corpus)
-    if key not in _COMMON_WORDS:
-        _COMMON_WORDS.clear()  # one corpus at a time: a changed source replaces the entry
-        _COMMON_WORDS[key] = _common_words(settings.corpus)
-    common = _COMMON_WORDS[key]
+    common = _common_words_of(settings)
     words = [w for w in _WORD.findall(text) if set(bm25_tokens(w)) & common]
     return " ".join(dict.fromkeys(w.lower() for w in words))
 
 
 _COMMON_WORDS: dict[object, frozenset[str]] = {}
+
+
+def _common_words_of(settings: Settings) -> frozenset[str]:
+    key = corpus_stamp(settings.corpus)
+    if key not in _COMMON_WORDS:
+        _COMMON_WORDS.clear()  # one corpus at a time: a changed source replaces the entry
+        _COMMON_WORDS[key] = _common_words(settings.corpus)
+    return _COMMON_WORDS[key]
 
 
 def _common_words(corpus: CorpusSettings) -> frozenset[str]:

@@ -227,6 +227,25 @@ def test_a_follow_up_that_asks_what_helps_is_answered_with_advice_not_the_causes
     assert "blood pressure" not in answer.text  # advice for a condition nobody named
 
 
+def test_a_follow_up_naming_no_subject_is_answered_about_the_previous_question_s(make_bot):
+    """bench.e2e's conversation: "Why does that happen?" after standing was answered with why
+    swimmers cramp (narrowed vessels in cold water)."""
+    history = [("Can standing all day cause calf cramps?", "Sitting or standing work [1].")]
+    answer = make_bot().ask("Why does that happen?", history)
+    assert re.search(r"standing work|static tension", answer.text), answer.text
+    assert "narrowing of the blood vessels" not in answer.text
+
+
+def test_a_prevention_follow_up_keeps_the_conversation_s_population(make_bot):
+    """"How can I prevent them?" after a pregnancy question is asked about pregnancy: its units
+    are not marked down as an unasked population, so none of them is off the asked kind."""
+    from bot.intents import off_intent
+    unit = "Pregnant women very often suffer from leg pain. The situation is corrected by vitamins."
+    assert off_intent("How can I prevent them?", unit) > 0
+    assert off_intent("How can I prevent them?", unit,
+                      "How can I prevent them? Can pregnancy cause leg cramps?") == 0
+
+
 def test_night_is_when_not_what_so_a_night_cause_does_not_pass_for_advice(make_bot):
     """"At night" says when the cramps come, not a situation the sources give no advice for:
     the shoes sentence ("at night can't relax") is a cause and must not lead an advice answer."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bot import texts
-from bot.query import SearchQuery, focus_on_question, is_follow_up, search_query
+from bot.query import SearchQuery, focus_on_question, is_follow_up, search_query, subject_words
 from bot.query_normalize import SpellingCorrector, states_old_age
 from bot.query_translate import load_russian_lexicon
 from evals.dataset import GoldQuote
@@ -172,6 +172,34 @@ def test_a_follow_up_is_also_searched_on_its_own_words_with_the_topic(fake_setti
     joint, _ = shared_retriever.search(query.text)
     assert {r.passage.id for r in joint} != {r.passage.id for r in results}
     assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
+
+
+@pytest.mark.parametrize("follow_up, names", [
+    ("Why does that happen?", False), ("How can I prevent them?", False),
+    ("And what can I do about it?", False), ("And if it keeps coming back?", False),
+    ("what about at night?", True), ("Should I stop swimming then?", True),
+    ("does coffee count?", True),
+])
+def test_a_follow_up_names_a_subject_of_its_own_or_asks_about_the_previous_one(fake_settings,
+                                                                                follow_up, names):
+    assert bool(subject_words(follow_up, fake_settings)) is names
+
+
+def test_a_follow_up_naming_no_subject_is_also_searched_with_the_previous_question_s(fake_settings):
+    """"Why does that happen?" after standing asks why standing cramps: with the topic words
+    alone ("cause calf cramps") it was answered with why swimmers cramp."""
+    history = [("Can standing all day cause calf cramps?", "Standing work can [1].")]
+    query = search_query("Why does that happen?", history, fake_settings)
+    (alone,) = query.also
+    assert "standing" in alone and query.own_text.startswith("Why does that happen")
+    # The previous question's asking words and its "when" stay out: "Why do my calves cramp at
+    # night?" then "And what can I do about it?" asks for advice, which night causes outrank.
+    query = search_query("And what can I do about it?", [(NIGHT_QUESTION, "Stress [1].")], fake_settings)
+    (alone,) = query.also
+    assert "night" not in alone and "why" not in alone.lower()
+
+
+NIGHT_QUESTION = "Why do my calves cramp at night?"
 
 
 def test_a_short_question_naming_nothing_the_sources_are_about_is_a_follow_up(fake_settings):
