@@ -189,7 +189,7 @@ def off_intent(question: str, unit: str, subject: str = "") -> float:
         if _unasked_condition(named, unit):
             return CONDITION_OFF  # advice for a condition the asker did not say they have
         return 0.0 if _ADVICE.search(unit) else ADVICE_OFF
-    return POPULATION_OFF if _unasked_pregnancy(named, unit) else 0.0
+    return POPULATION_OFF if unasked_pregnancy(named, unit) else 0.0
 
 
 # Words of one condition: a question about "veins" asks about varicose disease and phlebologists.
@@ -207,7 +207,7 @@ def _unasked_condition(question: str, unit: str) -> bool:
     return bool(_conditions(unit) - _conditions(question))
 
 
-def _unasked_pregnancy(question: str, unit: str) -> bool:
+def unasked_pregnancy(question: str, unit: str) -> bool:
     """A unit about pregnancy for a question that does not speak of it. Its first sentence says
     what it is about: "Cramping calf muscles can result from severe anemia. Most often it occurs
     in pregnant women..." answers a question about anemia."""
