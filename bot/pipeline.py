@@ -273,8 +273,15 @@ class CrampBot:
             return self._decline(question, results, timings, started, lang)
         lead = Lead("", [])
         # A reply in another language renders the checked English answer; the model's lead is
-        # written (and later rendered) only when answer.lead_translation asks for it.
-        if checks.lead_sentence and (lang == "en" or checks.lead_translation == "model"):
+        # written (and later rendered) only when answer.lead_translation asks for it. A
+        # follow-up searched with the previous question (`focus`) gets none: the model reads the
+        # two questions as one and answered both ("Yes, pregnancy can cause leg cramps, and a
+        # diet that helps with that is pork, eggs, fish" for "is there a diet that helps with
+        # that?"), or the first ("Pork, eggs and fish prevent calf cramps" for "can anything wash
+        # the vitamin D out?"); dev's three follow-up leads kept were those two and a repeat of
+        # the quote after it, and before leads stopped at one sentence none was kept at all.
+        if (checks.lead_sentence and focus is None
+                and (lang == "en" or checks.lead_translation == "model")):
             if not self._model_ready:
                 yield Status(texts.t("MODEL_LOADING", lang))
             generator = self.generator

@@ -199,6 +199,19 @@ def test_a_follow_up_in_the_page_form_is_searched_with_the_previous_question(mak
     assert re.search(r"diabetes|preeclampsia|pregnan", answer.text, re.IGNORECASE)
 
 
+def test_a_follow_up_searched_with_the_previous_question_gets_no_model_lead(make_bot):
+    """The model read the two questions as one and answered the first: "Pork, eggs and fish
+    prevent calf cramps" for "can anything wash the vitamin D out?". A first question still
+    gets its lead."""
+    bot = make_bot("Pork, eggs and fish in your diet prevent calf cramps [1].")
+    history = [("Which vitamins prevent calf cramps?", "Pork, eggs, fish [1].")]
+    answer = bot.ask("can anything wash the vitamin D out?", history)
+    assert bot._generator.calls == [] and not answer.text.startswith("Pork, eggs and fish")
+    assert re.search(r"diuretic", answer.text) and answer.citations
+    bot.ask("Which vitamins prevent calf cramps?")
+    assert len(bot._generator.calls) == 1
+
+
 def test_a_follow_up_is_condensed_by_the_model_when_the_setting_asks(make_bot, fake_settings):
     settings = fake_settings.model_copy(update={
         "retrieval": fake_settings.retrieval.model_copy(update={"rewrite_with_model": True})})
