@@ -349,6 +349,7 @@ def select_evidence(
     chosen = _with_followers(chosen, candidates, scores, max(best - _FOLLOWER_MARGIN, floor),
                              nexts, shown, off, help_asked)
     chosen = _within_sentences(chosen, candidates, _MAX_SENTENCES)
+    chosen = _with_their_examples(chosen, candidates, nexts, shown)
     # Most relevant first: the reader meets the answer before its context.
     return [Evidence(candidates[i][0], candidates[i][1], round(scores[i], 3)) for i in chosen]
 
@@ -468,6 +469,27 @@ def _within_sentences(chosen: list[int], candidates: list, limit: int) -> list[i
     return kept
 
 
+# "For example, massage. Gently stroke the cramped limb." gives what the unit before announced.
+_FOR_EXAMPLE = re.compile(r"^(?:for example|for instance|e\.g\.)\b", re.IGNORECASE)
+
+
+def _gives_example(unit: str) -> bool:
+    return bool(_FOR_EXAMPLE.match(unit))
+
+
+def _with_their_examples(chosen: list[int], candidates: list, nexts: dict[int, int],
+                         shown: list[Passage]) -> list[int]:
+    """The chosen units without one whose example did not come: "Besides treatment, other
+    remedies can also relieve the pain." ended answers whose sentence budget left out "For
+    example, massage...", naming remedies the reader never sees. The first unit stays."""
+    def dangling(index: int) -> bool:
+        follower = _next_unit(index, candidates, nexts, shown)
+        return (follower is not None and _gives_example(candidates[follower][1])
+                and follower not in chosen)
+
+    return chosen[:1] + [index for index in chosen[1:] if not dangling(index)]
+
+
 def _starts_item(unit: str) -> bool:
     """"Caffeine abuse. When you drink..." opens the next item of a list the source gives."""
     return _is_heading(split_sentences(unit)[0])
@@ -499,10 +521,13 @@ def _with_followers(chosen: list[int], candidates: list, scores: list[float], th
                    and follower not in off)
         then_advice = (help_asked and follower is not None and advises(candidates[follower][1])
                        and not advises(candidates[index][1]))
+        # What the unit announced ("other remedies can also relieve the pain" | "For example,
+        # massage...") is part of it.
+        example = follower is not None and _gives_example(candidates[follower][1])
         if (follower is not None and added < _MAX_FOLLOWERS and follower not in chosen
                 and follower not in out and not _starts_item(candidates[follower][1])
                 and (scores[follower] >= threshold or _starts_item(candidates[index][1]) or cut_off
-                     or then_advice)):
+                     or then_advice or example)):
             out.append(follower)
             added += 1
     return out

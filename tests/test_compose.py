@@ -264,3 +264,22 @@ def test_a_question_that_names_its_item_gets_no_other_item_of_the_list(embedder)
     assert "shoes" in shoes and "Caffeine" not in shoes and "Metabolic" not in shoes
     both = chosen("can coffee and uncomfortable shoes cause calf cramps?")
     assert "shoes" in both and "Caffeine" in both
+
+
+def test_a_unit_that_announces_examples_comes_with_them_or_not_at_all(embedder):
+    """"Besides treatment, other remedies can also relieve the pain." ended answers whose
+    sentence budget left out "For example, massage. ..." (in Russian too: «Кроме лечения,
+    облегчить боль могут и другие средства»): remedies named to the reader and never shown."""
+    pressure = passage("In some cases, pain in the calf is a signal of a blood pressure disorder. "
+                       "Such symptoms are relieved by a proper balanced diet rich in greens, fruits "
+                       "and dairy products. Normalize the pressure, relax. And the pain will go "
+                       "away. Besides treatment, other remedies can also relieve the pain. For "
+                       "example, massage. Gently stroke the cramped limb. Then gradually massage "
+                       "the foot with very light tapping. It relieves the spasm of the vessels. "
+                       "Lightly stroke them under the water. The water will relax the muscles.",
+                       section="Why the calves cramp", pid="t#16", start=14000)
+    question = "my blood pressure jumps around and my calves hurt, what should I eat?"
+    texts = [u.text for u in select_evidence(question, [pressure], embedder, retrieval_scores=[1.0])]
+    assert any("balanced diet" in t for t in texts)
+    announced = [k for k, t in enumerate(texts) if t.startswith("Besides treatment")]
+    assert all(k + 1 < len(texts) and texts[k + 1].startswith("For example") for k in announced), texts
