@@ -238,6 +238,13 @@ def split_answer(text: str) -> list[AnswerSentence]:
     return sentences
 
 
+def first_sentence_end(text: str) -> int | None:
+    """Where the first sentence of one line of running text ends (after its markers), once the
+    next sentence has begun; None until then. For text that is still arriving (bot/lead.py)."""
+    cuts = _boundaries(text)
+    return cuts[0] if cuts else None
+
+
 def split_sentences(text: str) -> list[str]:
     """The sentences of `text`, each with the citation markers that follow it."""
     return [sentence.text for sentence in split_answer(text)]

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from wordfreq import zipf_frequency
 
 from bot import texts
-from bot.citations import split_sentences
+from bot.citations import first_sentence_end, split_sentences
 from bot.compose import Evidence, as_passages
 from bot.generation.base import ChatMessage
 from bot.grounding import COMMON_WORDS, content_words, is_decline, verify_answer
@@ -368,23 +368,20 @@ def _restates(claim: str, question: str) -> bool:
 _NAMED_BY_LETTER = re.compile(r"\b(?:[B-HJ-Z]\d*|\d+)\b")
 
 
-# Where a second sentence starts: after a full stop or a marker, a space and a capital letter.
-_NEXT_SENTENCE = re.compile(r"(?<=[.!?\]])\s+(?=[A-ZА-ЯЁ])")
-
-
 def stream_lead(generate: "Iterator[str]") -> Iterator[str]:
     """Pieces of the draft up to the end of its first sentence (the lead is one sentence): at a
-    line break, or where a second one starts. A small model asked a follow-up ("Why do my calves
-    cramp at night? And what can I do about it?") went on copying the passage for the whole
-    token budget, 6 s of a 6.5 s turn, and a draft cut off mid-sentence is dropped anyway."""
+    line break, or where a second one starts (the answer splitter's own boundaries). A small
+    model asked a follow-up ("Why do my calves cramp at night? And what can I do about it?")
+    went on copying the passage for the whole token budget, 6 s of a 6.5 s turn, and a draft
+    cut off mid-sentence is dropped anyway."""
     text, emitted = "", 0
     for piece in generate:
         head, newline, _ = piece.partition("\n")
         text += head
-        second = _NEXT_SENTENCE.search(text)
-        end = second.start() if second else len(text)
+        cut = first_sentence_end(text)
+        end = len(text) if cut is None else cut
         if end > emitted:
             yield text[emitted:end]
             emitted = end
-        if newline or second:
+        if newline or cut is not None:
             return
