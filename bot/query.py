@@ -24,10 +24,10 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from bot import texts
 from bot.generation.base import ChatMessage
+from bot.intents import TIME_WORDS, strip_asking
 from bot.query_normalize import (QueryNormalizer, SpellingCorrector, known_english_words,
                                  phrase_words, states_old_age, term_words)
 from bot.query_translate import RussianLexicon, load_russian_lexicon
-from bot.intents import TIME_WORDS, strip_asking
 from bot.retrieval import bm25_tokens
 from bot.safety.input_guard import detect_language, plain_text_for_retrieval
 from bot.settings import Settings
