@@ -83,6 +83,15 @@ def test_lexicon_prefers_the_longest_stem():
     assert lexicon.gloss("какой сегодня курс доллара") == "which"
 
 
+def test_could_it_be_because_of_this_asks_for_a_cause():
+    """«Может из-за этого ... сводить икры? Что делать?» asks why and what to do; glossed without
+    its «из-за» it asked only what helps, and was answered with a note that the sources give no
+    advice, though they do."""
+    from bot.intents import asks_help_only, asks_why
+    gloss = load_russian_lexicon().gloss("Может из-за этого ночью сводить икры? Что делать?")
+    assert asks_why(gloss) and not asks_help_only(gloss), gloss
+
+
 def test_not_being_ill_is_glossed_as_healthy_not_as_pain():
     lexicon = load_russian_lexicon()
     assert lexicon.gloss("я вообще ничем не болею") == "healthy"
