@@ -95,9 +95,9 @@ class Evidence:
     score: float
 
 
-def passage_units(passage: Passage) -> list[tuple[str, str]]:
-    """The passage's sentences joined into units that read on their own, as (unit, what it is
-    about): the question a source asks itself is not shown, but it says what the answer is to."""
+def passage_units(passage: Passage) -> list[str]:
+    """The passage's sentences joined into units that read on their own; a question the source
+    asks itself stays with the answer after it, which it says the subject of."""
     sentences = [strip_markers(s).strip() for s in split_sentences(passage.text)]
     sentences = [s for s in sentences if s]
     if sentences and _CONSEQUENCE.match(sentences[0]):
@@ -109,15 +109,15 @@ def passage_units(passage: Passage) -> list[tuple[str, str]]:
                          or _NEEDS_ANTECEDENT.match(sentences[0]) and not _EXPLETIVE.match(sentences[0])):
         sentences.pop(0)
     units: list[str] = []
-    about: dict[int, str] = {}
     pending = ""
     for sentence in sentences:
         if pending:
             sentence = f"{pending} {sentence}"
             pending = ""
         if units and _LEANS_BACK.match(sentence) and _ASKS.search(units[-1]):
-            about[len(units) - 1] = units[-1]
-            units[-1] = sentence  # "Why do swimmers cramp?" "This is due to...": show the answer
+            # "Why do swimmers cramp?" "This is due to...": the answer with the question it
+            # answers, which says what its "this" is (display_sentences shows the question alone).
+            units[-1] = f"{units[-1]} {sentence}"
         elif (units and (_LEANS_BACK.match(sentence) or _names_the_last(units[-1], sentence))
               and len(units[-1]) + len(sentence) < _MAX_UNIT_CHARS):
             units[-1] = f"{units[-1]} {sentence}"
@@ -128,8 +128,7 @@ def passage_units(passage: Passage) -> list[tuple[str, str]]:
     if pending and units:
         units[-1] = f"{units[-1]} {pending}"
     # Headings and questions the source asks itself are not claims.
-    return [(u, f"{about.get(i, '')} {u}".strip()) for i, u in enumerate(units)
-            if not _ASKS.search(u) and len(content_words(u)) >= 3]
+    return [u for u in units if not _ASKS.search(u) and len(content_words(u)) >= 3]
 
 
 def _is_heading(sentence: str) -> bool:
@@ -156,11 +155,19 @@ def _headed(heading: str, sentence: str) -> str:
     return f"{heading.rstrip('.!; ')}: {sentence}"
 
 
+# 'Well, another question ... interests those who have cramps: "Why do swimmers so often get
+# these cramps?"': the question the source quotes, without the sentence around it.
+_QUOTED_QUESTION = re.compile(r"[\"“«]([^\"“”«»]+\?)[\"”»]$")
+
+
 def display_sentences(unit: str) -> list[str]:
     """A unit's sentences as the answer shows them, a leading heading fragment joined to the
-    sentence it heads. The unit itself keeps the passage's wording, so the source card can
-    highlight it."""
+    sentence it heads, and a question the source quotes before its answer shown alone. The unit
+    itself keeps the passage's wording, so the source card can highlight it."""
     sentences = split_sentences(unit)
+    quoted = _QUOTED_QUESTION.search(sentences[0]) if len(sentences) > 1 else None
+    if quoted:
+        sentences[0] = quoted.group(1)
     if len(sentences) > 1 and _is_heading(sentences[0]):
         sentences[:2] = [_headed(sentences[0], sentences[1])]
     return sentences
@@ -171,7 +178,7 @@ class Scored:
     """Every candidate unit of the shown passages with its relevance, and the unit vectors
     (row k + 1 of `vectors` is candidate k; row 0 is the question)."""
 
-    candidates: list[tuple[int, str, str]]  # (passage number, unit, what it is about)
+    candidates: list[tuple[int, str]]  # (passage number, unit)
     scores: list[float]
     vectors: np.ndarray
 
@@ -184,15 +191,15 @@ def score_units(
     docstring lists the terms); None when no unit says more than the question."""
     asked = content_words(focus or question)
     candidates = [
-        (number, unit, about)
+        (number, unit)
         for number, passage in enumerate(shown, start=1)
-        for unit, about in passage_units(passage)
+        for unit in passage_units(passage)
         if len(content_words(unit) - asked - COMMON_WORDS) >= _MIN_NEW_WORDS
     ]
     if not candidates:
         return None
     sections = [passage.section or passage.title for passage in shown]
-    vectors = embedder.embed([question] + sections + [about for *_, about in candidates])
+    vectors = embedder.embed([question] + sections + [unit for _, unit in candidates])
     # Only a real heading says what a passage answers: the text before a source's first heading
     # files under the source's title ("Night cramps in the calves: causes and what to do"), which
     # matches every question of the source and would lift its introduction above the answers.
@@ -206,17 +213,17 @@ def score_units(
     top = max(retrieval_scores or [0.0])
     prior = [0.0] * len(shown) if retrieval_scores is None else [
         _PRIOR_WEIGHT * (score - top) for score in retrieval_scores]
-    abouts = [content_words(about) for *_, about in candidates]
+    unit_words = [content_words(unit) for _, unit in candidates]
     named = _named_words(focus or question)
     # A follow-up's `question` is it searched with its subject: the previous question's when it
     # names none (bot/query.py), else the conversation's topic words.
     subject = question if focus else ""
     scores = [
-        float(cosine) + lexical * lexical_recall(asked, about_words) + prior[number - 1]
+        float(cosine) + lexical * lexical_recall(asked, words) + prior[number - 1]
         + _SECTION_WEIGHT * float(section_cosines[number - 1]) - _RANK_BONUS * (number - 1)
         + _INTENT_BONUS * any(cue.search(unit) for cue in cues)
-        - _off_kind(focus or question, unit, number, named & about_words, subject)
-        for (number, unit, about), cosine, about_words in zip(candidates, cosines, abouts)
+        - _off_kind(focus or question, unit, number, named & words, subject)
+        for (number, unit), cosine, words in zip(candidates, cosines, unit_words)
     ]
     return Scored(candidates, scores, vectors)
 
@@ -281,7 +288,7 @@ def select_evidence(
     if scored is None:
         return []
     candidates, scores, vectors = scored.candidates, scored.scores, scored.vectors
-    primary = [number not in followers_only for number, _, _ in candidates]
+    primary = [number not in followers_only for number, _ in candidates]
     if not any(primary):
         return []
     best_index = max((i for i in range(len(scores)) if primary[i]), key=scores.__getitem__)
@@ -344,7 +351,7 @@ def select_evidence(
     # A unit off the asked kind is no completion of one chosen ("...precursors of varicose
     # veins." | "And during pregnancy, future mothers..." for a question about no pregnancy).
     subject = question if focus else ""
-    off = {i for i, (_, unit, _) in enumerate(candidates)
+    off = {i for i, (_, unit) in enumerate(candidates)
            if off_intent(focus or question, unit, subject) > 0}
     chosen = _with_followers(chosen, candidates, scores, max(best - _FOLLOWER_MARGIN, floor),
                              nexts, shown, off, help_asked)
@@ -397,7 +404,7 @@ def _listed_causes(question: str, shown: list[Passage], candidates: list, best: 
             continue
         # Neighbouring passages overlap, so an item can be in two of them: keep it once.
         first = {}
-        for i, (number, unit, _) in enumerate(candidates):
+        for i, (number, unit) in enumerate(candidates):
             if shown[number - 1].section == section and _starts_item(unit):
                 first.setdefault(unit, i)
         if len(first) < _MIN_ITEMS:
@@ -543,7 +550,7 @@ def _completed(index: int, candidates: list, nexts: dict[int, int]) -> int:
     number, unit = candidates[index][0], candidates[index][1]
     if not _ends_passage(index, candidates) or number not in nexts:
         return index
-    for k, (other, longer, _) in enumerate(candidates):
+    for k, (other, longer) in enumerate(candidates):
         if other == nexts[number] and longer != unit and longer.startswith(unit):
             return k
     return index
@@ -562,11 +569,11 @@ def _next_unit(index: int, candidates: list, nexts: dict[int, int], shown: list[
     # Where this unit ends in the next chunk (they overlap), or its start when they only touch.
     end = after.find(candidates[index][1])
     rest = after[end + len(candidates[index][1]):] if end >= 0 else after
-    for k, (other, unit, about) in enumerate(candidates):
+    for k, (other, unit) in enumerate(candidates):
         if other == nexts[number] and unit not in held:
-            # Only the sentence right after it, and no question of the source's own between
-            # them ("Why do swimmers cramp?" "This is due to..." is not about vitamins).
-            adjacent = about == unit and rest.lstrip().startswith(unit)
+            # Only the sentence right after it (one opening with a question of the source's own,
+            # "...: "Why do swimmers cramp?" This is due to...", leans on nothing before it).
+            adjacent = rest.lstrip().startswith(unit)
             return k if adjacent and _LEANS_BACK.match(unit) else None
     return None
 
@@ -593,7 +600,7 @@ def _cosines(vectors: np.ndarray, topic: np.ndarray | None) -> np.ndarray:
 
 def topic_vector(passages: list[Passage], embedder: "Embedder") -> np.ndarray:
     """The mean embedding of every unit of the sources: what they all have in common."""
-    units = [about for passage in passages for _, about in passage_units(passage)]
+    units = [unit for passage in passages for unit in passage_units(passage)]
     return embedder.embed(units).mean(axis=0)
 
 

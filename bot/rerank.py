@@ -23,7 +23,7 @@ POOL_FACTOR = 3
 
 def intent_share(result: RetrievedPassage, cues: list[re.Pattern[str]]) -> float:
     """The share of the passage's units that give the kind of answer `cues` stand for."""
-    units = [unit for unit, _ in passage_units(result.passage)]
+    units = passage_units(result.passage)
     if not units:
         return 0.0
     return sum(any(cue.search(unit) for cue in cues) for unit in units) / len(units)

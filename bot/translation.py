@@ -162,7 +162,7 @@ def answer_sentences(passages: Iterable[Passage]) -> dict[str, str]:
     answer uses: a unit's display sentences, and a list item's claim), with its source file."""
     found: dict[str, str] = {}
     for passage in passages:
-        for unit, _ in passage_units(passage):
+        for unit in passage_units(passage):
             for text in (unit, _item_claim(unit)):
                 for sentence in display_sentences(text):
                     found.setdefault(sentence_key(sentence), passage.source)

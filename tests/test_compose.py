@@ -32,7 +32,7 @@ ADVICE = passage(
 
 
 def test_fragments_join_the_sentence_they_head_and_pronouns_join_the_one_before():
-    units = [unit for unit, _ in passage_units(CAUSES)]
+    units = passage_units(CAUSES)
     assert units[0] == "Prolonged stress, irregular meals. Both lead to a decrease in blood sugar."
     assert units[1].startswith("Caffeine abuse. When you drink more than 5 cups")
     # Shown as one sentence each, so one marker covers the heading; the unit keeps the passage's
@@ -41,24 +41,28 @@ def test_fragments_join_the_sentence_they_head_and_pronouns_join_the_one_before(
     assert len(units) == 3
 
 
-def test_a_question_the_source_asks_itself_is_not_shown_but_says_what_the_answer_is_about():
-    (unit, about), = passage_units(SWIM)[:1]
-    assert unit.startswith("This is due to narrowing of the blood vessels.")
-    assert "Why do swimmers" in about and "?" not in unit
+def test_a_question_the_source_asks_itself_is_shown_with_its_answer_and_says_what_this_is():
+    unit, = passage_units(SWIM)[:1]
+    # The unit keeps the passage's wording, for the source card's highlight ...
+    assert unit.startswith('Well, another question interests swimmers: "Why do swimmers')
+    # ... and the answer shows the question alone, so "This is due to..." says what "this" is
+    # (it had opened swimming answers with a "this" the reader never saw).
+    assert display_sentences(unit)[:2] == ["Why do swimmers so often get these cramps?",
+                                           "This is due to narrowing of the blood vessels."]
 
 
 def test_a_sentence_naming_the_last_ones_noun_with_the_reads_with_it():
     bath = passage("Alternatively, try baths with warm water. Lightly stroke the legs under the "
                    "water. The water will relax the muscles and relieve spasm. The calves "
                    "are among the most common places of such sensations.", pid="t#5")
-    units = [unit for unit, _ in passage_units(bath)]
+    units = passage_units(bath)
     assert "Lightly stroke the legs under the water. The water will relax" in " | ".join(units)
     assert not any(unit.startswith("The water") for unit in units)
     assert any(unit.startswith("The calves") for unit in units)  # "calves" was not named before
 
 
 def test_a_chunk_starting_with_a_pronoun_drops_the_sentence_it_cannot_explain():
-    units = [unit for unit, _ in passage_units(ADVICE)]
+    units = passage_units(ADVICE)
     assert not any(u.startswith("This in turn") for u in units)
 
 
@@ -66,7 +70,7 @@ def test_a_chunk_starting_with_a_consequence_keeps_its_fact_without_the_connecti
     mechanism = passage("As a result, the swollen muscle fibers squeeze the vessels, and blood "
                         "does not flow through them. In the area of the spasm, oxygen starvation "
                         "occurs.", pid="t#6")
-    units = [unit for unit, _ in passage_units(mechanism)]
+    units = passage_units(mechanism)
     assert units[0].startswith("The swollen muscle fibers squeeze the vessels")
     assert highlight_sentence(mechanism.text, units[0]).startswith("As a result, <mark>")
 
@@ -156,7 +160,7 @@ def test_a_right_now_question_gets_first_aid_not_prevention(embedder):
     prevent = passage("To prevent calf muscle cramps from recurring, you need to eliminate provoking "
                       "factors. Such symptoms are relieved by a proper balanced diet rich in greens.",
                       section="What to do", pid="t#7", start=3000)
-    units = [unit for unit, _ in passage_units(bath)]
+    units = passage_units(bath)
     assert units == ["Alternatively, try to relieve pain with the help of baths with warm water. To do "
                      "this, fill the tub with water up to the knees and put your legs in it."]
     chosen = select_evidence("What should I do when my calf cramps right now?", [prevent, bath],
