@@ -150,7 +150,7 @@ def intent_cues(question: str) -> list[re.Pattern[str]]:
     return [cue for asks, cue in _INTENTS if asks.search(question)]
 
 
-def _asks_help_only(question: str) -> bool:
+def asks_help_only(question: str) -> bool:
     """What to do, and not why: "what helps at night?", not "why, and what helps?"."""
     return bool(_ASKS_HELP.search(question)) and not _ASKS_WHY.search(question)
 
@@ -164,7 +164,7 @@ def reorder_cues(question: str) -> list[re.Pattern[str]]:
         return [_RELIEF]
     if _ASKS_DURATION.search(question):
         return [_DURATION]
-    if _asks_help_only(question):
+    if asks_help_only(question):
         return [_ADVICE_CUE]
     return []
 
@@ -185,7 +185,7 @@ def off_intent(question: str, unit: str, subject: str = "") -> float:
         # "How long...?": a duration is the answer wherever retrieval ranked its passage (a
         # negative penalty lifts it); the monthly check-up answers nothing of it.
         return -DURATION_GAIN if _DURATION.search(unit) else FIRST_AID_OFF
-    if _asks_help_only(question):
+    if asks_help_only(question):
         if _unasked_condition(named, unit):
             return CONDITION_OFF  # advice for a condition the asker did not say they have
         return 0.0 if _ADVICE.search(unit) else ADVICE_OFF

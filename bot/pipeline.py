@@ -24,7 +24,7 @@ from bot.gaps import note_gap
 from bot.generation.base import Generator
 from bot.generation.factory import make_generator
 from bot.grounding import GroundedAnswer, verify_answer
-from bot.intents import asks_first_aid, reorder_cues
+from bot.intents import advises, asks_first_aid, asks_help_only, reorder_cues
 from bot.lead import Lead, check_lead, lead_messages, stream_lead
 from bot.localize import localize_answer
 from bot.prompt import build_messages
@@ -271,6 +271,11 @@ class CrampBot:
                                    nexts=nexts, brought=len(shown) - len(retrieved))
         if not evidence:
             return self._decline(question, results, timings, started, lang)
+        # "What helps against leg cramps when swimming?": the sources say why swimmers cramp, not
+        # what helps them (bot/compose.py, _off_kind), so the quotes follow a note that says so
+        # and are not read as advice.
+        no_advice = (asks_help_only(focus or search_text)
+                     and not any(advises(unit.text) for unit in evidence))
         lead = Lead("", [])
         # A reply in another language renders the checked English answer; the model's lead is
         # written (and later rendered) only when answer.lead_translation asks for it. A
@@ -296,6 +301,8 @@ class CrampBot:
         answer.extractive, answer.composed = grounded.extractive, True
         if lang != "en":
             answer = self._in_reply_language(answer, lang)
+        if no_advice:
+            answer.text = f"{texts.t('NO_ADVICE_NOTE', lang)} {answer.text}"
         return answer
 
     def _in_reply_language(self, answer: Answer, lang: str) -> Answer:

@@ -120,6 +120,9 @@ INTERNAL_ERROR = _EN["INTERNAL_ERROR"]
 MODEL_LOADING = _EN["MODEL_LOADING"]
 MODEL_MISSING = _EN["MODEL_MISSING"]
 EXTRACTIVE_INTRO = _EN["EXTRACTIVE_INTRO"]
+# Before quotes that answer "what helps" with no advice: the sources say why swimmers cramp,
+# not what helps them, and the reader is told so instead of reading causes as advice.
+NO_ADVICE_NOTE = _EN["NO_ADVICE_NOTE"]
 UNVERIFIED_TAG = _EN["UNVERIFIED_TAG"]  # marks a kept sentence no shown passage supports
 
 # Measured with the default 1.5B model (/tmp probes, then bench/prompt_formats.py): any prompt that

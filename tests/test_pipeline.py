@@ -305,6 +305,15 @@ def test_what_helps_when_swimming_is_answered_from_the_swimming_passage(make_bot
     difference) answers it, not a warm bath at home, though the question asks what helps."""
     answer = make_bot().ask("What helps against leg cramps when swimming?")
     assert "narrowing of the blood vessels" in answer.text and "tub" not in answer.text, answer.text
+    # Said as what it is: causes, after a note that the sources give no advice for it, and with
+    # the question the source answers, so its "This is due to..." says what "this" is.
+    assert answer.text.startswith(texts.NO_ADVICE_NOTE + " Why do swimmers so often get"), answer.text
+
+
+def test_a_russian_question_the_sources_give_no_advice_for_gets_the_note_in_russian(make_bot):
+    answer = make_bot().ask("Что помогает от судорог в ногах во время плавания?")
+    assert answer.text.startswith(texts.t("NO_ADVICE_NOTE", "ru")), answer.text
+    assert "сосуд" in answer.text, answer.text  # the swimming passage, rendered
 
 
 def test_how_long_is_answered_with_the_duration_the_sources_give(make_bot):
