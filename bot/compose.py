@@ -355,8 +355,14 @@ def select_evidence(
            if off_intent(focus or question, unit, subject) > 0}
     chosen = _with_followers(chosen, candidates, scores, max(best - _FOLLOWER_MARGIN, floor),
                              nexts, shown, off, help_asked)
-    chosen = _within_sentences(chosen, candidates, _MAX_SENTENCES)
+    # A unit nearly as good as the best is not left out for length: "For example, massage:
+    # gently stroke the cramped limb..." (0.22 below the warm bath's five sentences) had been
+    # cut from "what do I do when my calf cramps right now?".
+    close = {i for i in chosen if scores[i] >= best - _CLOSE_MARGIN
+             and _neighbours(shown[candidates[i][0] - 1], shown[best_passage - 1])}
+    chosen = _within_sentences(chosen, candidates, _MAX_SENTENCES, close)
     chosen = _with_their_examples(chosen, candidates, nexts, shown)
+    chosen = _neighbours_in_source_order(chosen, candidates, nexts, shown)
     # Most relevant first: the reader meets the answer before its context.
     return [Evidence(candidates[i][0], candidates[i][1], round(scores[i], 3)) for i in chosen]
 
@@ -460,16 +466,20 @@ _MAX_FOLLOWERS = 2
 # A reader takes in a handful of sentences; past six quoted ones (plus the lead) the extra units
 # were rarely the ones a good answer needs (dev must-mention equal at 6 and 99, 0.631 at 5).
 _MAX_SENTENCES = 6
+_CLOSE_MARGIN = 0.25
+_MAX_CLOSE_SENTENCES = 9
 
 
-def _within_sentences(chosen: list[int], candidates: list, limit: int) -> list[int]:
+def _within_sentences(chosen: list[int], candidates: list, limit: int,
+                      close: set[int] = frozenset()) -> list[int]:
     """The chosen units, in order, while the answer stays within `limit` sentences (the first
-    unit always stays: a long unit is still the answer)."""
+    unit always stays: a long unit is still the answer); a `close` one may take it up to
+    `_MAX_CLOSE_SENTENCES`."""
     kept: list[int] = []
     total = 0
     for index in chosen:
         count = len(display_sentences(candidates[index][1]))
-        if kept and total + count > limit:
+        if kept and total + count > (_MAX_CLOSE_SENTENCES if index in close else limit):
             continue
         kept.append(index)
         total += count
@@ -495,6 +505,35 @@ def _with_their_examples(chosen: list[int], candidates: list, nexts: dict[int, i
                 and follower not in chosen)
 
     return chosen[:1] + [index for index in chosen[1:] if not dangling(index)]
+
+
+# "Alternatively, try warm baths" is the alternative to the unit before it; "After the massage, a
+# cold compress" the step after it.
+_POINTS_BACK = re.compile(r"^(?:alternatively|instead|after (?:the|this|that|it)\b)", re.IGNORECASE)
+
+
+def _neighbours_in_source_order(chosen: list[int], candidates: list, nexts: dict[int, int],
+                                shown: list[Passage]) -> list[int]:
+    """The chosen units, most relevant first, but a unit whose sentence before it in the source is
+    chosen too comes right after that one: "Alternatively, try to relieve pain with warm baths"
+    had opened a first-aid answer, with the massage it is the alternative to three units later."""
+    before = {}
+    for index in chosen:
+        follower = _next_unit(index, candidates, nexts, shown)
+        if follower in chosen and _POINTS_BACK.match(candidates[follower][1]):
+            before[follower] = index
+    ordered: list[int] = []
+
+    def place(index: int) -> None:
+        if index in ordered:
+            return
+        if index in before:
+            place(before[index])
+        ordered.append(index)
+
+    for index in chosen:
+        place(index)
+    return ordered
 
 
 def _starts_item(unit: str) -> bool:

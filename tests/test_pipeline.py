@@ -310,6 +310,16 @@ def test_what_helps_when_swimming_is_answered_from_the_swimming_passage(make_bot
     assert answer.text.startswith(texts.NO_ADVICE_NOTE + " Why do swimmers so often get"), answer.text
 
 
+def test_first_aid_gives_the_massage_then_its_alternative_without_the_no_advice_note(make_bot):
+    """The massage scored 0.22 below the warm bath, whose unit alone is five sentences: the
+    sentence budget had cut it, and the answer opened with "Alternatively, try... baths" and
+    ended with "After the massage, a cold compress" about a massage it never gave."""
+    text = make_bot().ask("What should I do when my calf cramps right now?").text
+    assert texts.NO_ADVICE_NOTE not in text
+    assert text.startswith("For example, massage: gently stroke the cramped limb"), text
+    assert text.index("gently stroke") < text.index("Alternatively, try") < text.index("cold compress")
+
+
 def test_a_russian_question_the_sources_give_no_advice_for_gets_the_note_in_russian(make_bot):
     answer = make_bot().ask("Что помогает от судорог в ногах во время плавания?")
     assert answer.text.startswith(texts.t("NO_ADVICE_NOTE", "ru")), answer.text
